@@ -1,0 +1,363 @@
+"""The JSON API (DESIGN.md, "HTTP surface"). Every call needs the API token."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from starlette.concurrency import run_in_threadpool
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response
+from starlette.routing import Route
+
+import transforms
+from sandbox import check_handler
+
+from .hubspot_account import HubSpotUnreachable, TokenRejected, check_private_app_token
+from .responses import APIError, api, json_body
+from .settings import SettingsError, parse_rate_limit
+from .storage import ON_CONFLICT, STATUSES, NotFound
+
+MAX_PAGE = 200
+DEFAULT_TEST_EVENT_TYPE = "payment.succeeded"
+
+
+@api
+async def create_integration(request: Request) -> Response:
+    body = await json_body(request)
+    name = _text_field(body, "name")
+    code, template_id = _code_of(body)
+    _check_code(request, code)
+    event_types = _event_types(body.get("event_types"))
+    on_conflict = _on_conflict(body.get("on_conflict", "update"))
+    rate_limit = _rate_limit(body.get("rate_limit"))
+    token = body.get("hubspot_token")
+    account = await _check_token(request, token) if token is not None else None
+
+    storage = request.app.state.storage
+    record = storage.create_integration(
+        name=name,
+        code=code,
+        event_types=event_types,
+        hubspot_token=token,
+        hubspot_account=account,
+        on_conflict=on_conflict,
+        rate_limit=rate_limit,
+        template=template_id,
+    )
+    return JSONResponse(_integration_view(request, record), 201)
+
+
+@api
+async def list_integrations(request: Request) -> Response:
+    records = request.app.state.storage.list_integrations()
+    return JSONResponse({"integrations": [_integration_view(request, r) for r in records]})
+
+
+@api
+async def read_integration(request: Request) -> Response:
+    storage = request.app.state.storage
+    record = _integration(request)
+    view = _integration_view(request, record)
+    view["code"] = storage.get_version(record["id"])["code"]
+    view["versions"] = [
+        {"version": v["version"], "created_at": v["created_at"]}
+        for v in storage.list_versions(record["id"])
+    ]
+    return JSONResponse(view)
+
+
+@api
+async def update_integration(request: Request) -> Response:
+    storage = request.app.state.storage
+    record = _integration(request)
+    body = await json_body(request)
+    changes: dict[str, Any] = {}
+    if "name" in body:
+        changes["name"] = _text_field(body, "name")
+    if "enabled" in body:
+        if not isinstance(body["enabled"], bool):
+            raise APIError(422, "invalid", "enabled must be true or false", field="enabled")
+        changes["enabled"] = body["enabled"]
+    if "event_types" in body:
+        changes["event_types"] = _event_types(body["event_types"])
+    if "on_conflict" in body:
+        changes["on_conflict"] = _on_conflict(body["on_conflict"])
+    if "rate_limit" in body:
+        changes["rate_limit"] = _rate_limit(body["rate_limit"])
+    code = None
+    if "code" in body or "template" in body:
+        code, template_id = _code_of(body)
+        _check_code(request, code)
+        changes["template"] = template_id
+    token = body.get("hubspot_token")
+    if token is not None:
+        changes["hubspot"] = {"account": await _check_token(request, token), "connected": True}
+        changes["state"], changes["state_reason"] = "ok", None
+
+    if code is not None:
+        storage.add_version(record["id"], code)
+    if token is not None:
+        storage.set_secrets(record["id"], hubspot_token=token)
+    record = storage.update_integration(record["id"], **changes)
+    if token is not None:
+        storage.unpark_all(record["id"])
+    return JSONResponse(_integration_view(request, record))
+
+
+@api
+async def delete_integration(request: Request) -> Response:
+    record = _integration(request)
+    request.app.state.storage.delete_integration(record["id"])
+    return Response(status_code=204)
+
+
+@api
+async def test_transform(request: Request) -> Response:
+    body = await json_body(request)
+    code = body.get("code")
+    if not isinstance(code, str):
+        raise APIError(422, "invalid", "code must be the handler's source text", field="code")
+    event = _test_event(request, body)
+
+    problems = check_handler(code, request.app.state.pool_limits)
+    if problems:
+        first = problems[0]
+        error = {"type": "SyntaxError", "message": first["message"], "line": first["line"]}
+        error["column"] = first["column"]
+        return JSONResponse(_test_view({"error": error, "problems": problems}))
+
+    pool = await run_in_threadpool(request.app.state.sandbox)
+    allowed_hosts = request.app.state.settings.allowed_hosts
+    result = await run_in_threadpool(pool.run, code, event, allowed_hosts=allowed_hosts)
+    return JSONResponse(_test_view(result))
+
+
+@api
+async def list_deliveries(request: Request) -> Response:
+    record = _integration(request)
+    status = request.query_params.get("status") or None
+    if status is not None and status not in STATUSES:
+        raise APIError(
+            422, "invalid", f"status must be one of {', '.join(STATUSES)}", field="status"
+        )
+    offset = _int_param(request, "offset", 0)
+    limit = min(_int_param(request, "limit", 50), MAX_PAGE)
+    storage = request.app.state.storage
+    deliveries = storage.list_deliveries(record["id"], status, offset, limit)
+    total = storage.count_deliveries(record["id"], status)
+    return JSONResponse({"deliveries": deliveries, "total": total, "offset": offset})
+
+
+@api
+async def read_delivery(request: Request) -> Response:
+    storage = request.app.state.storage
+    delivery_id = request.path_params["delivery_id"]
+    try:
+        delivery = storage.get_delivery(delivery_id)
+    except NotFound as error:
+        raise APIError(404, "not_found", str(error)) from None
+    delivery["attempt_log"] = storage.get_attempts(delivery_id)
+    try:
+        delivery["event"] = storage.get_event(delivery_id)
+    except NotFound:
+        delivery["event"] = None
+    return JSONResponse(delivery)
+
+
+@api
+async def replay_delivery(request: Request) -> Response:
+    storage = request.app.state.storage
+    body = await json_body(request)
+    try:
+        delivery = storage.replay(request.path_params["delivery_id"], _version(body))
+    except NotFound as error:
+        raise APIError(404, "not_found", str(error)) from None
+    return JSONResponse(delivery, 202)
+
+
+@api
+async def replay_integration(request: Request) -> Response:
+    storage = request.app.state.storage
+    record = _integration(request)
+    body = await json_body(request)
+    status = body.get("status", "failed")
+    if status not in ("failed", "transform_error", "skipped", "delivered"):
+        raise APIError(
+            422, "invalid", "status must be failed, transform_error, skipped or delivered"
+        )
+    version = _version(body)
+    replayed = 0
+    for delivery_id in storage.delivery_ids(record["id"], status):
+        try:
+            storage.replay(delivery_id, version)
+        except NotFound:
+            continue
+        replayed += 1
+    return JSONResponse({"replayed": replayed}, 202)
+
+
+@api
+async def list_samples(request: Request) -> Response:
+    return JSONResponse({"samples": transforms.samples()})
+
+
+@api
+async def list_templates(request: Request) -> Response:
+    return JSONResponse({"templates": transforms.templates()})
+
+
+# -- helpers ------------------------------------------------------------------------------------
+
+
+def _integration(request: Request) -> dict[str, Any]:
+    integration_id = request.path_params["integration_id"]
+    try:
+        return dict(request.app.state.storage.get_integration(integration_id))
+    except NotFound as error:
+        raise APIError(404, "not_found", str(error)) from None
+
+
+def _integration_view(request: Request, record: dict[str, Any]) -> dict[str, Any]:
+    settings = request.app.state.settings
+    secrets = request.app.state.storage.get_secrets(record["id"])
+    return {
+        **record,
+        "webhook_url": f"{settings.public_url}/webhooks/{record['id']}",
+        "signing_secret": secrets["signing_secret"],
+    }
+
+
+def _text_field(body: dict[str, Any], field: str) -> str:
+    value = body.get(field)
+    if not isinstance(value, str) or not value.strip():
+        raise APIError(422, "invalid", f"{field} is required and must be text", field=field)
+    return value.strip()
+
+
+def _code_of(body: dict[str, Any]) -> tuple[str, str | None]:
+    language = body.get("language", "python")
+    if language != "python":
+        raise APIError(422, "invalid", "language must be python", field="language")
+    if isinstance(body.get("code"), str):
+        return body["code"], None
+    template_id = body.get("template")
+    if not isinstance(template_id, str):
+        raise APIError(422, "invalid", "give code, or a template id", field="code")
+    try:
+        return transforms.template(template_id)["code"], template_id
+    except KeyError as error:
+        raise APIError(422, "invalid", str(error.args[0]), field="template") from None
+
+
+def _check_code(request: Request, code: str) -> None:
+    problems = check_handler(code, request.app.state.pool_limits)
+    if problems:
+        first = problems[0]
+        message = f"line {first['line']}: {first['message']}"
+        raise APIError(422, "invalid_code", message, field="code", problems=problems)
+
+
+def _event_types(value: Any) -> list[str] | None:
+    if value is None:
+        return None
+    if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
+        raise APIError(
+            422, "invalid", "event_types must be a list of Dodo event types", field="event_types"
+        )
+    unknown = [v for v in value if v not in transforms.EVENT_TYPES]
+    if unknown:
+        raise APIError(
+            422, "invalid", f"unknown event types: {', '.join(unknown)}", field="event_types"
+        )
+    return list(value)
+
+
+def _on_conflict(value: Any) -> str:
+    if value not in ON_CONFLICT:
+        raise APIError(422, "invalid", "on_conflict must be update or fail", field="on_conflict")
+    return str(value)
+
+
+def _rate_limit(value: Any) -> str | None:
+    if value is None:
+        return None
+    try:
+        parse_rate_limit(str(value), "rate_limit")
+    except SettingsError as error:
+        raise APIError(422, "invalid", str(error), field="rate_limit") from None
+    return str(value)
+
+
+async def _check_token(request: Request, token: Any) -> str | None:
+    if not isinstance(token, str) or not token.strip():
+        raise APIError(422, "invalid", "hubspot_token must be text", field="hubspot_token")
+    try:
+        return await check_private_app_token(request.app.state.settings.hubspot_api_base, token)
+    except TokenRejected as error:
+        raise APIError(422, "token_rejected", str(error), field="hubspot_token") from None
+    except HubSpotUnreachable as error:
+        raise APIError(502, "hubspot_unreachable", str(error), field="hubspot_token") from None
+
+
+def _test_event(request: Request, body: dict[str, Any]) -> dict[str, Any]:
+    event = body.get("event")
+    if event is not None:
+        if not isinstance(event, dict):
+            raise APIError(422, "invalid", "event must be a JSON object", field="event")
+        return event
+    event_type = body.get("event_type") or DEFAULT_TEST_EVENT_TYPE
+    try:
+        return transforms.sample(event_type)
+    except KeyError:
+        raise APIError(
+            422, "invalid", f"no sample for {event_type!r}", field="event_type"
+        ) from None
+
+
+def _test_view(result: dict[str, Any]) -> dict[str, Any]:
+    view = {
+        "request": result.get("request"),
+        "skipped": bool(result.get("skipped")),
+        "reason": result.get("reason"),
+        "logs": result.get("logs", ""),
+        "error": result.get("error"),
+        "findings": [],
+        "duration_ms": result.get("duration_ms"),
+    }
+    if "problems" in result:
+        view["problems"] = result["problems"]
+    return view
+
+
+def _version(body: dict[str, Any]) -> int | None:
+    version = body.get("version")
+    if version is None:
+        return None
+    if not isinstance(version, int) or version < 1:
+        raise APIError(422, "invalid", "version must be a positive whole number", field="version")
+    return version
+
+
+def _int_param(request: Request, name: str, default: int) -> int:
+    value = request.query_params.get(name)
+    if value is None:
+        return default
+    if not value.isdigit():
+        raise APIError(422, "invalid", f"{name} must be a whole number", field=name)
+    return int(value)
+
+
+routes = [
+    Route("/api/integrations", create_integration, methods=["POST"]),
+    Route("/api/integrations", list_integrations, methods=["GET"]),
+    Route("/api/integrations/{integration_id}", read_integration, methods=["GET"]),
+    Route("/api/integrations/{integration_id}", update_integration, methods=["PATCH"]),
+    Route("/api/integrations/{integration_id}", delete_integration, methods=["DELETE"]),
+    Route("/api/integrations/{integration_id}/deliveries", list_deliveries, methods=["GET"]),
+    Route("/api/integrations/{integration_id}/replay", replay_integration, methods=["POST"]),
+    Route("/api/transforms/test", test_transform, methods=["POST"]),
+    Route("/api/deliveries/{delivery_id}", read_delivery, methods=["GET"]),
+    Route("/api/deliveries/{delivery_id}/replay", replay_delivery, methods=["POST"]),
+    Route("/api/samples", list_samples, methods=["GET"]),
+    Route("/api/templates", list_templates, methods=["GET"]),
+]

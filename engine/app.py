@@ -1,0 +1,94 @@
+"""The Starlette app: ingress, JSON API, health and metrics."""
+
+from __future__ import annotations
+
+import contextlib
+import threading
+from collections.abc import AsyncIterator
+
+import redis
+from starlette.applications import Starlette
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response
+from starlette.routing import Route
+
+from sandbox import Limits, SandboxPool
+
+from . import api, ingress
+from .crypto import SecretBox
+from .metrics import metrics
+from .redis_server import connect
+from .settings import Settings
+from .storage import Storage
+
+WEB_SANDBOX_PROCESSES = 1
+
+
+def create_app(settings: Settings, client: redis.Redis | None = None) -> Starlette:
+    """Build the app. `settings.redis_url` must be set (the CLI starts an embedded server)."""
+    if client is None:
+        if not settings.redis_url:
+            raise ValueError("create_app needs a Redis URL")
+        client = connect(settings.redis_url)
+    storage = Storage(client, SecretBox(settings.secret_key), settings.retention_days)
+    limits = Limits(timeout_ms=settings.sandbox_timeout_ms, memory_mb=settings.sandbox_memory_mb)
+    lazy_pool = _LazyPool(limits)
+
+    @contextlib.asynccontextmanager
+    async def lifespan(app: Starlette) -> AsyncIterator[None]:
+        yield
+        lazy_pool.close()
+
+    routes = [
+        *ingress.routes,
+        *api.routes,
+        Route("/healthz", healthz, methods=["GET"]),
+        Route("/metrics", metrics, methods=["GET"]),
+        Route("/", index, methods=["GET"]),
+    ]
+    app = Starlette(routes=routes, lifespan=lifespan)
+    app.state.settings = settings
+    app.state.storage = storage
+    app.state.pool_limits = limits
+    app.state.sandbox = lazy_pool
+    return app
+
+
+async def healthz(request: Request) -> Response:
+    try:
+        request.app.state.storage.redis.ping()
+    except redis.RedisError as error:
+        return JSONResponse({"status": "unavailable", "redis": str(error)}, 503)
+    return JSONResponse({"status": "ok"})
+
+
+async def index(request: Request) -> Response:
+    settings = request.app.state.settings
+    return JSONResponse(
+        {
+            "paybridge": "Dodo Payments events into HubSpot",
+            "api": f"{settings.public_url}/api/integrations",
+            "docs": "README.md, section 'Use the API'",
+        }
+    )
+
+
+class _LazyPool:
+    """The web app's sandbox pool, started on the first `POST /api/transforms/test`."""
+
+    def __init__(self, limits: Limits) -> None:
+        self.limits = limits
+        self._pool: SandboxPool | None = None
+        self._lock = threading.Lock()
+
+    def __call__(self) -> SandboxPool:
+        with self._lock:
+            if self._pool is None:
+                self._pool = SandboxPool(size=WEB_SANDBOX_PROCESSES, limits=self.limits)
+            return self._pool
+
+    def close(self) -> None:
+        with self._lock:
+            if self._pool is not None:
+                self._pool.close()
+                self._pool = None

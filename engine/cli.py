@@ -1,0 +1,214 @@
+"""The `paybridge` command: dev, web, worker, transform run, replay."""
+
+from __future__ import annotations
+
+import contextlib
+import dataclasses
+import json
+import logging
+import os
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import click
+
+from . import redis_server
+from .settings import Settings, SettingsError, load_settings
+
+DEFAULT_HOST = "127.0.0.1"
+DEFAULT_PORT = 8000
+STOP_TIMEOUT_S = 10.0
+LOG_FORMAT = "%(asctime)s %(levelname)s %(name)s %(message)s"
+
+
+@click.group()
+def main() -> None:
+    """paybridge: Dodo Payments events into HubSpot, through a handler you write."""
+
+
+@main.command()
+@click.option("--host", default=DEFAULT_HOST, show_default=True)
+@click.option("--port", default=DEFAULT_PORT, show_default=True, type=int)
+def dev(host: str, port: int) -> None:
+    """Run Redis (embedded unless PAYBRIDGE_REDIS_URL is set), the web app and one worker."""
+    settings = _settings()
+    with _redis(settings) as settings:
+        env = {**os.environ, "PAYBRIDGE_REDIS_URL": str(settings.redis_url)}
+        command = [sys.executable, "-m", "engine.cli"]
+        children = [
+            subprocess.Popen([*command, "web", "--host", host, "--port", str(port)], env=env),
+            subprocess.Popen([*command, "worker"], env=env),
+        ]
+        click.echo(f"paybridge is starting at {settings.public_url}")
+        click.echo(f"  API token: {settings.api_token}")
+        click.echo(f"  Redis:     {settings.redis_url}")
+        click.echo("  Ctrl-C stops everything.")
+        try:
+            _wait_any(children)
+        except KeyboardInterrupt:
+            click.echo("stopping…")
+        finally:
+            _stop_all(children)
+
+
+@main.command()
+@click.option("--host", default=DEFAULT_HOST, show_default=True)
+@click.option("--port", default=DEFAULT_PORT, show_default=True, type=int)
+def web(host: str, port: int) -> None:
+    """Serve the ingress, the API and the console."""
+    import uvicorn
+
+    from .app import create_app
+
+    settings = _settings()
+    _configure_logging()
+    with _redis(settings) as settings:
+        app = create_app(settings)
+        uvicorn.run(app, host=host, port=port, log_level="warning", access_log=False)
+
+
+@main.command()
+@click.option("--burst", is_flag=True, help="Stop when the queue is empty.")
+def worker(burst: bool) -> None:
+    """Deliver events: run handlers in the sandbox, send to HubSpot, retry."""
+    from worker import run_worker
+
+    from .crypto import SecretBox
+    from .storage import Storage
+
+    settings = _settings()
+    _configure_logging()
+    with _redis(settings) as settings:
+        client = redis_server.connect(str(settings.redis_url))
+        storage = Storage(client, SecretBox(settings.secret_key), settings.retention_days)
+        run_worker(settings, storage, client, burst=burst)
+
+
+@main.group()
+def transform() -> None:
+    """Try a handler locally."""
+
+
+@transform.command("run")
+@click.argument("file", type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@click.option("--event", "event_file", type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@click.option("--event-type", help="Use paybridge's sample event of this type.")
+def transform_run(file: Path, event_file: Path | None, event_type: str | None) -> None:
+    """Run FILE's handler(webhook) on an event and print the request it would send."""
+    import transforms
+    from sandbox import Limits, SandboxPool, check_handler
+
+    settings = _settings()
+    source = file.read_text()
+    problems = check_handler(source)
+    if problems:
+        for problem in problems:
+            click.echo(
+                f"{file}:{problem['line']}:{problem['column']}: {problem['message']}", err=True
+            )
+        sys.exit(1)
+    if event_file is not None:
+        event = json.loads(event_file.read_text())
+    else:
+        event = transforms.sample(event_type or "payment.succeeded")
+
+    limits = Limits(timeout_ms=settings.sandbox_timeout_ms, memory_mb=settings.sandbox_memory_mb)
+    with SandboxPool(size=1, limits=limits) as pool:
+        result = pool.run(source, event, allowed_hosts=settings.allowed_hosts)
+    click.echo(json.dumps(result, indent=2))
+    if result.get("error"):
+        sys.exit(1)
+
+
+@main.command()
+@click.option("--integration", "integration_id", required=True, help="The integration's id.")
+@click.option("--delivery", "delivery_id", help="Replay only this delivery.")
+@click.option("--status", default="failed", show_default=True, help="Which deliveries to replay.")
+@click.option("--version", type=int, help="Handler version to use (default: the current one).")
+def replay(integration_id: str, delivery_id: str | None, status: str, version: int | None) -> None:
+    """Deliver failed deliveries again, with a progress bar."""
+    from tqdm import tqdm
+
+    from .crypto import SecretBox
+    from .storage import NotFound, Storage
+
+    settings = _settings()
+    with _redis(settings) as settings:
+        client = redis_server.connect(str(settings.redis_url))
+        storage = Storage(client, SecretBox(settings.secret_key), settings.retention_days)
+        try:
+            storage.get_integration(integration_id)
+        except NotFound as error:
+            raise click.ClickException(str(error)) from None
+        ids = [delivery_id] if delivery_id else storage.delivery_ids(integration_id, status)
+        replayed = 0
+        for one in tqdm(ids, desc="replaying", unit="delivery"):
+            try:
+                storage.replay(one, version)
+            except NotFound as error:
+                click.echo(f"skipped {one}: {error}", err=True)
+                continue
+            replayed += 1
+        click.echo(f"{replayed} deliveries enqueued again; a worker delivers them")
+
+
+def _settings() -> Settings:
+    try:
+        settings = load_settings()
+    except SettingsError as error:
+        raise click.ClickException(str(error)) from None
+    if "api_token" in settings.generated:
+        click.echo(f"Generated an API token (kept in {settings.data_dir}/api_token):")
+        click.echo(f"  {settings.api_token}")
+    return settings
+
+
+@contextlib.contextmanager
+def _redis(settings: Settings) -> Iterator[Settings]:
+    """Settings with a Redis URL: the configured one, or an embedded server."""
+    if settings.redis_url:
+        yield settings
+        return
+    url = redis_server.running_embedded_url(settings.data_dir)
+    if url:
+        yield dataclasses.replace(settings, redis_url=url)
+        return
+    url, process = redis_server.start_embedded(settings.data_dir)
+    try:
+        yield dataclasses.replace(settings, redis_url=url)
+    finally:
+        redis_server.stop(process)
+
+
+def _configure_logging() -> None:
+    logging.basicConfig(level=logging.WARNING, format=LOG_FORMAT)
+    logging.getLogger("paybridge").setLevel(logging.INFO)
+
+
+def _wait_any(children: list[subprocess.Popen[bytes]]) -> None:
+    while all(child.poll() is None for child in children):
+        time.sleep(0.2)
+    failed = [child for child in children if child.returncode]
+    if failed:
+        raise click.ClickException(f"a paybridge process exited with status {failed[0].returncode}")
+
+
+def _stop_all(children: list[subprocess.Popen[bytes]]) -> None:
+    for child in children:
+        if child.poll() is None:
+            child.send_signal(signal.SIGTERM)
+    deadline = time.monotonic() + STOP_TIMEOUT_S
+    for child in children:
+        try:
+            child.wait(max(0.1, deadline - time.monotonic()))
+        except subprocess.TimeoutExpired:
+            child.kill()
+            child.wait()
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,69 @@
+"""`POST /webhooks/{integration_id}`: Dodo's signed events in, stored and enqueued, fast.
+
+Signatures follow Standard Webhooks and are checked by the `standardwebhooks` library over
+the raw body. That library raises ValueError or binascii.Error, not only its own error, on a
+malformed header (../shared/reference/dodo-webhooks.md 3.3), so every failure to verify is a
+401. Nothing is stored for a rejected request.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+
+from standardwebhooks.webhooks import Webhook
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response
+from starlette.routing import Route
+
+from .responses import error_response
+from .storage import NotFound
+
+logger = logging.getLogger("paybridge.ingress")
+
+
+async def receive_webhook(request: Request) -> Response:
+    storage = request.app.state.storage
+    limit = request.app.state.settings.max_event_bytes
+    integration_id = request.path_params["integration_id"]
+
+    declared = request.headers.get("content-length")
+    if declared is not None and declared.isdigit() and int(declared) > limit:
+        return error_response(413, "too_large", f"events are limited to {limit} bytes")
+    body = await _read_limited(request, limit)
+    if body is None:
+        return error_response(413, "too_large", f"events are limited to {limit} bytes")
+
+    try:
+        secret = storage.get_secrets(integration_id)["signing_secret"]
+    except NotFound:
+        return error_response(404, "not_found", f"no integration {integration_id!r}")
+
+    try:
+        event = Webhook(secret).verify(body, dict(request.headers))
+    except json.JSONDecodeError:
+        return error_response(400, "malformed", "the event body is not JSON")
+    except Exception as error:  # noqa: BLE001 - every verification failure is a 401
+        logger.info("rejected webhook for %s: %s", integration_id, type(error).__name__)
+        return error_response(401, "bad_signature", f"signature check failed: {error}")
+    if not isinstance(event, dict) or not isinstance(event.get("type"), str):
+        return error_response(400, "malformed", "the event must be a JSON object with a type")
+
+    webhook_id = request.headers["webhook-id"]
+    delivery_id, created = storage.accept_event(integration_id, webhook_id, body, event)
+    status = 202 if created else 200
+    return JSONResponse({"delivery_id": delivery_id, "duplicate": not created}, status)
+
+
+async def _read_limited(request: Request, limit: int) -> bytes | None:
+    chunks = []
+    size = 0
+    async for chunk in request.stream():
+        size += len(chunk)
+        if size > limit:
+            return None
+        chunks.append(chunk)
+    return b"".join(chunks)
+
+
+routes = [Route("/webhooks/{integration_id}", receive_webhook, methods=["POST"])]

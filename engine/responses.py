@@ -1,0 +1,57 @@
+"""One error shape for the whole API: `{"error": {"code", "message", ...details}}`."""
+
+from __future__ import annotations
+
+import hmac
+import json
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response
+
+Endpoint = Callable[[Request], Awaitable[Response]]
+
+
+class APIError(Exception):
+    def __init__(self, status: int, code: str, message: str, **details: Any) -> None:
+        self.status = status
+        self.code = code
+        self.message = message
+        self.details = details
+        super().__init__(message)
+
+
+def error_response(status: int, code: str, message: str, **details: Any) -> JSONResponse:
+    return JSONResponse({"error": {"code": code, "message": message, **details}}, status)
+
+
+def api(endpoint: Endpoint) -> Endpoint:
+    """Require the API token, and turn APIError into the error shape."""
+
+    async def wrapper(request: Request) -> Response:
+        expected = request.app.state.settings.api_token
+        given = request.headers.get("authorization", "")
+        scheme, _, token = given.partition(" ")
+        if scheme.lower() != "bearer" or not hmac.compare_digest(token.encode(), expected.encode()):
+            return error_response(
+                401, "unauthorized", "send Authorization: Bearer $PAYBRIDGE_API_TOKEN"
+            )
+        try:
+            return await endpoint(request)
+        except APIError as error:
+            return error_response(error.status, error.code, error.message, **error.details)
+
+    wrapper.__name__ = endpoint.__name__
+    return wrapper
+
+
+async def json_body(request: Request) -> dict[str, Any]:
+    raw = await request.body()
+    try:
+        body = json.loads(raw or b"{}")
+    except ValueError as error:
+        raise APIError(400, "invalid_json", f"the request body is not JSON: {error}") from None
+    if not isinstance(body, dict):
+        raise APIError(400, "invalid_json", "the request body must be a JSON object")
+    return body

@@ -1,0 +1,469 @@
+"""Every piece of paybridge's state, in Redis, as JSON a person can read with redis-cli.
+
+The web app and the workers share state only through this module. Keys (prefix `pb:`):
+
+| key | type | holds |
+| --- | --- | --- |
+| `pb:integrations` | zset | integration ids by creation time (ms) |
+| `pb:integration:{id}` | string | integration record (JSON) |
+| `pb:integration:{id}:secrets` | string | signing secret and HubSpot token, encrypted |
+| `pb:integration:{id}:versions` | hash | version number → `{version, code, created_at}` |
+| `pb:integration:{id}:deliveries` | zset | delivery ids by creation time (ms) |
+| `pb:integration:{id}:status:{status}` | zset | the same, per delivery status |
+| `pb:integration:{id}:parked` | set | deliveries waiting for the HubSpot connection to be fixed |
+| `pb:dedupe:{id}:{webhook-id}` | string | the delivery created for that webhook id |
+| `pb:delivery:{id}` | string | delivery record (JSON) |
+| `pb:delivery:{id}:event` | string | the Dodo event body, as received |
+| `pb:delivery:{id}:attempts` | list | one JSON record per attempt |
+| `pb:due` | zset | non-final deliveries by the time (s) they must next be looked at |
+| `pb:lock:{delivery id}` | string | held while a worker runs an attempt |
+| `pb:metrics:*` | hash | counters and histograms for /metrics |
+"""
+
+from __future__ import annotations
+
+import base64
+import datetime
+import json
+import secrets
+import time
+from collections.abc import Iterable, Iterator
+from typing import Any
+
+import redis
+from rq import Queue
+
+from .crypto import SecretBox
+
+QUEUE_NAME = "paybridge"
+DELIVER_JOB = "worker.jobs.deliver"
+STATUSES = ("pending", "delivered", "skipped", "retrying", "failed", "transform_error")
+FINAL_STATUSES = ("delivered", "skipped", "failed", "transform_error")
+ON_CONFLICT = ("update", "fail")
+# A delivery nobody has picked up this long after it became due is enqueued again (it was
+# lost with a dead worker, or with a queue entry that Redis did not keep).
+DUE_GRACE_S = 30
+JOB_TIMEOUT_S = 300
+JOB_FAILURE_TTL_S = 7 * 24 * 3600
+RESPONSE_BODY_LIMIT_BYTES = 4096
+LATENCY_BUCKETS_S = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10)
+
+
+class NotFound(LookupError):
+    """No such integration or delivery."""
+
+
+def now_s() -> float:
+    return time.time()
+
+
+def new_id(prefix: str) -> str:
+    return f"{prefix}_{secrets.token_hex(10)}"
+
+
+class Storage:
+    def __init__(self, client: redis.Redis, box: SecretBox, retention_days: int) -> None:
+        self.redis = client
+        self.box = box
+        self.retention_s = retention_days * 24 * 3600
+        self.queue = Queue(QUEUE_NAME, connection=client)
+
+    # -- integrations ---------------------------------------------------------------------------
+
+    def create_integration(
+        self,
+        *,
+        name: str,
+        code: str,
+        event_types: list[str] | None,
+        hubspot_token: str | None,
+        hubspot_account: str | None,
+        on_conflict: str,
+        rate_limit: str | None,
+        template: str | None = None,
+    ) -> dict[str, Any]:
+        integration_id = new_id("int")
+        created = now_s()
+        record = {
+            "id": integration_id,
+            "name": name,
+            "enabled": True,
+            "event_types": event_types,
+            "version": 1,
+            "on_conflict": on_conflict,
+            "rate_limit": rate_limit,
+            "template": template,
+            "hubspot": {"account": hubspot_account, "connected": hubspot_token is not None},
+            "state": "ok",
+            "state_reason": None,
+            "created_at": created,
+            "updated_at": created,
+        }
+        signing_secret = "whsec_" + _b64(secrets.token_bytes(24))
+        sealed = self.box.seal({"signing_secret": signing_secret, "hubspot_token": hubspot_token})
+        version = {"version": 1, "code": code, "created_at": created}
+
+        pipe = self.redis.pipeline()
+        pipe.set(_integration(integration_id), json.dumps(record))
+        pipe.set(_integration(integration_id) + ":secrets", sealed)
+        pipe.hset(_integration(integration_id) + ":versions", "1", json.dumps(version))
+        pipe.zadd("pb:integrations", {integration_id: int(created * 1000)})
+        pipe.execute()
+        return record
+
+    def get_integration(self, integration_id: str) -> dict[str, Any]:
+        raw = self.redis.get(_integration(integration_id))
+        if raw is None:
+            raise NotFound(f"no integration {integration_id!r}")
+        return dict(json.loads(raw))
+
+    def list_integrations(self) -> list[dict[str, Any]]:
+        ids = [_text(i) for i in self.redis.zrevrange("pb:integrations", 0, -1)]
+        raws = self.redis.mget([_integration(i) for i in ids]) if ids else []
+        return [json.loads(raw) for raw in raws if raw is not None]
+
+    def update_integration(self, integration_id: str, **changes: Any) -> dict[str, Any]:
+        record = self.get_integration(integration_id)
+        record.update(changes)
+        record["updated_at"] = now_s()
+        self.redis.set(_integration(integration_id), json.dumps(record))
+        return record
+
+    def add_version(self, integration_id: str, code: str) -> dict[str, Any]:
+        record = self.get_integration(integration_id)
+        number = int(record["version"]) + 1
+        version = {"version": number, "code": code, "created_at": now_s()}
+        self.redis.hset(
+            _integration(integration_id) + ":versions", str(number), json.dumps(version)
+        )
+        return self.update_integration(integration_id, version=number)
+
+    def get_version(self, integration_id: str, number: int | None = None) -> dict[str, Any]:
+        if number is None:
+            number = int(self.get_integration(integration_id)["version"])
+        raw = self.redis.hget(_integration(integration_id) + ":versions", str(number))
+        if raw is None:
+            raise NotFound(f"integration {integration_id!r} has no version {number}")
+        return dict(json.loads(raw))
+
+    def list_versions(self, integration_id: str) -> list[dict[str, Any]]:
+        raws = self.redis.hvals(_integration(integration_id) + ":versions")
+        versions = [json.loads(raw) for raw in raws]
+        return sorted(versions, key=lambda version: -int(version["version"]))
+
+    def get_secrets(self, integration_id: str) -> dict[str, Any]:
+        raw = self.redis.get(_integration(integration_id) + ":secrets")
+        if raw is None:
+            raise NotFound(f"no integration {integration_id!r}")
+        return self.box.open(_text(raw))
+
+    def set_secrets(self, integration_id: str, **changes: Any) -> None:
+        current = self.get_secrets(integration_id)
+        current.update(changes)
+        self.redis.set(_integration(integration_id) + ":secrets", self.box.seal(current))
+
+    def delete_integration(self, integration_id: str) -> None:
+        self.get_integration(integration_id)
+        base = _integration(integration_id)
+        delivery_ids = [_text(d) for d in self.redis.zrange(base + ":deliveries", 0, -1)]
+        pipe = self.redis.pipeline()
+        for delivery_id in delivery_ids:
+            pipe.delete(_delivery(delivery_id), *_delivery_parts(delivery_id))
+            pipe.zrem("pb:due", delivery_id)
+        status_keys = [f"{base}:status:{status}" for status in STATUSES]
+        pipe.delete(base, base + ":secrets", base + ":versions", base + ":deliveries")
+        pipe.delete(base + ":parked", *status_keys)
+        pipe.zrem("pb:integrations", integration_id)
+        pipe.execute()
+        for key in self.redis.scan_iter(match=f"pb:dedupe:{integration_id}:*", count=1000):
+            self.redis.delete(key)
+
+    # -- events and deliveries ------------------------------------------------------------------
+
+    def accept_event(
+        self, integration_id: str, webhook_id: str, body: bytes, event: dict[str, Any]
+    ) -> tuple[str, bool]:
+        """Store a verified event and enqueue its delivery, once per webhook id.
+
+        Deduplication, storing and enqueueing happen in one Redis transaction: either all of
+        it is there, or none. Returns (delivery id, created now?).
+        """
+        dedupe_key = f"pb:dedupe:{integration_id}:{webhook_id}"
+        with self.redis.pipeline() as pipe:
+            while True:
+                try:
+                    pipe.watch(dedupe_key)
+                    existing = pipe.get(dedupe_key)
+                    if existing is not None:
+                        return _text(existing), False
+                    delivery_id = new_id("dlv")
+                    pipe.multi()
+                    pipe.set(dedupe_key, delivery_id, ex=self.retention_s)
+                    self._store_delivery(pipe, integration_id, delivery_id, webhook_id, body, event)
+                    self._enqueue(pipe, delivery_id)
+                    pipe.execute()
+                    return delivery_id, True
+                except redis.WatchError:
+                    continue
+
+    def _store_delivery(
+        self,
+        pipe: Any,
+        integration_id: str,
+        delivery_id: str,
+        webhook_id: str,
+        body: bytes,
+        event: dict[str, Any],
+    ) -> None:
+        created = now_s()
+        data = event.get("data") if isinstance(event.get("data"), dict) else {}
+        customer = data.get("customer") if isinstance(data.get("customer"), dict) else {}
+        record = {
+            "id": delivery_id,
+            "integration_id": integration_id,
+            "webhook_id": webhook_id,
+            "event_type": str(event.get("type", "")),
+            "customer_email": customer.get("email"),
+            "status": "pending",
+            "reason": None,
+            "attempts": 0,
+            "handler_version": None,
+            "pinned_version": None,
+            "next_attempt_at": created,
+            "created_at": created,
+            "updated_at": created,
+        }
+        score = int(created * 1000)
+        pipe.set(_delivery(delivery_id), json.dumps(record), ex=self.retention_s)
+        pipe.set(_delivery(delivery_id) + ":event", body, ex=self.retention_s)
+        pipe.zadd(_integration(integration_id) + ":deliveries", {delivery_id: score})
+        pipe.zadd(_integration(integration_id) + ":status:pending", {delivery_id: score})
+        pipe.zadd("pb:due", {delivery_id: created + DUE_GRACE_S})
+        pipe.hincrby("pb:metrics:counters", "events_received_total", 1)
+
+    def get_delivery(self, delivery_id: str) -> dict[str, Any]:
+        raw = self.redis.get(_delivery(delivery_id))
+        if raw is None:
+            raise NotFound(f"no delivery {delivery_id!r}")
+        return dict(json.loads(raw))
+
+    def get_event(self, delivery_id: str) -> dict[str, Any]:
+        raw = self.redis.get(_delivery(delivery_id) + ":event")
+        if raw is None:
+            raise NotFound(f"the event of delivery {delivery_id!r} is no longer stored")
+        return dict(json.loads(raw))
+
+    def get_attempts(self, delivery_id: str) -> list[dict[str, Any]]:
+        return [
+            json.loads(raw)
+            for raw in self.redis.lrange(_delivery(delivery_id) + ":attempts", 0, -1)
+        ]
+
+    def list_deliveries(
+        self, integration_id: str, status: str | None = None, offset: int = 0, limit: int = 50
+    ) -> list[dict[str, Any]]:
+        base = _integration(integration_id)
+        key = f"{base}:status:{status}" if status else base + ":deliveries"
+        ids = [_text(i) for i in self.redis.zrevrange(key, offset, offset + limit - 1)]
+        raws = self.redis.mget([_delivery(i) for i in ids]) if ids else []
+        stale = [i for i, raw in zip(ids, raws, strict=True) if raw is None]
+        if stale:
+            self._forget(integration_id, stale)
+        return [json.loads(raw) for raw in raws if raw is not None]
+
+    def count_deliveries(self, integration_id: str, status: str | None = None) -> int:
+        base = _integration(integration_id)
+        key = f"{base}:status:{status}" if status else base + ":deliveries"
+        return int(self.redis.zcard(key))
+
+    def delivery_ids(self, integration_id: str, status: str) -> list[str]:
+        key = f"{_integration(integration_id)}:status:{status}"
+        return [_text(i) for i in self.redis.zrange(key, 0, -1)]
+
+    def _forget(self, integration_id: str, delivery_ids: list[str]) -> None:
+        """Drop index entries whose delivery expired (retention)."""
+        base = _integration(integration_id)
+        pipe = self.redis.pipeline()
+        for key in [base + ":deliveries", *(f"{base}:status:{s}" for s in STATUSES)]:
+            pipe.zrem(key, *delivery_ids)
+        pipe.zrem("pb:due", *delivery_ids)
+        pipe.execute()
+
+    def update_delivery(
+        self, delivery: dict[str, Any], status: str | None = None, **changes: Any
+    ) -> dict[str, Any]:
+        """Save changes to a delivery; with `status`, move it between the status indexes."""
+        old_status = delivery["status"]
+        delivery.update(changes)
+        delivery["updated_at"] = now_s()
+        if status is not None:
+            delivery["status"] = status
+        base = _integration(delivery["integration_id"])
+        score = int(delivery["created_at"] * 1000)
+
+        pipe = self.redis.pipeline()
+        pipe.set(_delivery(delivery["id"]), json.dumps(delivery), ex=self.retention_s)
+        if status is not None and status != old_status:
+            pipe.zrem(f"{base}:status:{old_status}", delivery["id"])
+            pipe.zadd(f"{base}:status:{status}", {delivery["id"]: score})
+        if delivery["status"] in FINAL_STATUSES:
+            pipe.zrem("pb:due", delivery["id"])
+        elif delivery.get("next_attempt_at") is not None:
+            pipe.zadd("pb:due", {delivery["id"]: float(delivery["next_attempt_at"]) + DUE_GRACE_S})
+        pipe.execute()
+        return delivery
+
+    def add_attempt(self, delivery_id: str, attempt: dict[str, Any]) -> None:
+        key = _delivery(delivery_id) + ":attempts"
+        pipe = self.redis.pipeline()
+        pipe.rpush(key, json.dumps(attempt))
+        pipe.expire(key, self.retention_s)
+        pipe.execute()
+
+    # -- queueing -------------------------------------------------------------------------------
+
+    def enqueue_delivery(self, delivery_id: str, delay_s: float = 0) -> None:
+        pipe = self.redis.pipeline()
+        self._enqueue(pipe, delivery_id, delay_s)
+        pipe.execute()
+
+    def _enqueue(self, pipe: Any, delivery_id: str, delay_s: float = 0) -> None:
+        options = {
+            "job_id": f"{delivery_id}-{secrets.token_hex(4)}",
+            "result_ttl": 0,
+            "failure_ttl": JOB_FAILURE_TTL_S,
+            "timeout": JOB_TIMEOUT_S,
+            "pipeline": pipe,
+        }
+        if delay_s > 0:
+            job = self.queue.create_job(DELIVER_JOB, args=(delivery_id,), **_without_pipe(options))
+            self.queue.schedule_job(job, _utc_after(delay_s), pipeline=pipe)
+        else:
+            self.queue.enqueue_call(DELIVER_JOB, args=(delivery_id,), **options)
+
+    def replay(self, delivery_id: str, version: int | None = None) -> dict[str, Any]:
+        """Deliver again from the start; attempts already made stay in the log."""
+        delivery = self.get_delivery(delivery_id)
+        self.get_event(delivery_id)
+        delivery = self.update_delivery(
+            delivery,
+            status="pending",
+            reason=None,
+            pinned_version=version,
+            next_attempt_at=now_s(),
+            failures=0,
+        )
+        self.redis.srem(_integration(delivery["integration_id"]) + ":parked", delivery_id)
+        self.enqueue_delivery(delivery_id)
+        self.count("replays_total")
+        return delivery
+
+    def park(self, delivery: dict[str, Any], reason: str) -> None:
+        """Hold a delivery until its integration's HubSpot connection is fixed."""
+        self.update_delivery(delivery, status="retrying", reason=reason, next_attempt_at=None)
+        self.redis.zrem("pb:due", delivery["id"])
+        self.redis.sadd(_integration(delivery["integration_id"]) + ":parked", delivery["id"])
+
+    def unpark_all(self, integration_id: str) -> int:
+        key = _integration(integration_id) + ":parked"
+        count = 0
+        while True:
+            delivery_id = self.redis.spop(key)
+            if delivery_id is None:
+                return count
+            delivery = self.get_delivery(_text(delivery_id))
+            self.update_delivery(delivery, reason=None, next_attempt_at=now_s())
+            self.enqueue_delivery(delivery["id"])
+            count += 1
+
+    def lock(self, delivery_id: str, lease_s: int) -> str | None:
+        token = secrets.token_hex(8)
+        if self.redis.set(f"pb:lock:{delivery_id}", token, nx=True, ex=lease_s):
+            self.redis.zadd("pb:due", {delivery_id: now_s() + lease_s + DUE_GRACE_S})
+            return token
+        return None
+
+    def unlock(self, delivery_id: str, token: str) -> None:
+        self.redis.eval(_UNLOCK, 1, f"pb:lock:{delivery_id}", token)
+
+    def claim_overdue(self, limit: int = 100) -> Iterator[str]:
+        """Deliveries whose due time passed with nobody working on them; each claimed once."""
+        for raw in self.redis.zrangebyscore("pb:due", "-inf", now_s(), start=0, num=limit):
+            delivery_id = _text(raw)
+            if self.redis.exists(f"pb:lock:{delivery_id}"):
+                continue
+            if self.redis.eval(_CLAIM, 1, "pb:due", delivery_id, now_s(), DUE_GRACE_S):
+                yield delivery_id
+
+    # -- metrics --------------------------------------------------------------------------------
+
+    def count(self, name: str, by: int = 1) -> None:
+        self.redis.hincrby("pb:metrics:counters", name, by)
+
+    def observe(self, name: str, seconds: float) -> None:
+        pipe = self.redis.pipeline(transaction=False)
+        key = f"pb:metrics:histogram:{name}"
+        for bound in LATENCY_BUCKETS_S:
+            if seconds <= bound:
+                pipe.hincrby(key, str(bound), 1)
+                break
+        else:
+            pipe.hincrby(key, "+Inf", 1)
+        pipe.hincrbyfloat(key, "sum", seconds)
+        pipe.execute()
+
+    def counters(self) -> dict[str, int]:
+        return {_text(k): int(v) for k, v in self.redis.hgetall("pb:metrics:counters").items()}
+
+    def histogram(self, name: str) -> dict[str, float]:
+        raw = self.redis.hgetall(f"pb:metrics:histogram:{name}")
+        return {_text(k): float(v) for k, v in raw.items()}
+
+    def queue_depth(self) -> dict[str, int]:
+        return {
+            "queued": len(self.queue),
+            "scheduled": self.queue.scheduled_job_registry.count,
+            "due": int(self.redis.zcard("pb:due")),
+        }
+
+
+_UNLOCK = """
+if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) end
+return 0
+"""
+
+# Move an overdue entry forward so that only one sweeper re-enqueues it.
+_CLAIM = """
+local score = redis.call('ZSCORE', KEYS[1], ARGV[1])
+if not score or tonumber(score) > tonumber(ARGV[2]) then return 0 end
+redis.call('ZADD', KEYS[1], tonumber(ARGV[2]) + tonumber(ARGV[3]), ARGV[1])
+return 1
+"""
+
+
+def _integration(integration_id: str) -> str:
+    return f"pb:integration:{integration_id}"
+
+
+def _delivery(delivery_id: str) -> str:
+    return f"pb:delivery:{delivery_id}"
+
+
+def _delivery_parts(delivery_id: str) -> Iterable[str]:
+    return (_delivery(delivery_id) + ":event", _delivery(delivery_id) + ":attempts")
+
+
+def _text(value: Any) -> str:
+    return value.decode("utf-8") if isinstance(value, bytes) else str(value)
+
+
+def _b64(data: bytes) -> str:
+    return base64.b64encode(data).decode("ascii")
+
+
+def _without_pipe(options: dict[str, Any]) -> dict[str, Any]:
+    return {key: value for key, value in options.items() if key not in ("pipeline",)}
+
+
+def _utc_after(delay_s: float) -> datetime.datetime:
+    return datetime.datetime.now(datetime.UTC) + datetime.timedelta(seconds=delay_s)

@@ -1,0 +1,147 @@
+"""The fake's own control API under `/_fake/`: no auth, never logged, never faulted.
+
+| call | does |
+| --- | --- |
+| `GET /_fake/health` | `{"status": "ok", "portalId": …}` once serving |
+| `POST /_fake/reset` | back to the state at start (CLI tokens and rate limit kept) |
+| `POST /_fake/tokens` | `{"token", "scopes": [...] or null, "oauth": false}` accept a token |
+| `GET /_fake/contacts`, `/_fake/deals`, `/_fake/objects/{type}` | live records, with associations |
+| `GET /_fake/requests` | API requests received, newest last (at most 10,000) |
+| `GET/POST/DELETE /_fake/faults` | list, add (`{"kind", "count", "path_prefix", …}`), clear |
+| `GET/POST /_fake/rate-limit` | `{"max": 100 or null, "interval_ms": 10000, "search_per_second"}` |
+| `GET /_fake/stats` | `{requests, rate_limited, dropped, by_status}` |
+| `POST /_fake/currencies` | `{"codes": ["USD", …]}` the portal's enabled currencies |
+"""
+
+from __future__ import annotations
+
+import json
+
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response
+from starlette.routing import Route
+
+from .faults import Fault, FaultSpecError
+from .ratelimit import DEFAULT_INTERVAL_MS
+from .schema import resolve_object_type
+from .state import FakeState
+
+
+class ControlError(ValueError):
+    """A control call the fake cannot honour."""
+
+
+class ControlRoutes:
+    def __init__(self, state: FakeState) -> None:
+        self.state = state
+
+    def routes(self) -> list[Route]:
+        return [
+            Route("/_fake/health", self.health, methods=["GET"]),
+            Route("/_fake/reset", self.reset, methods=["POST"]),
+            Route("/_fake/tokens", self.add_token, methods=["POST"]),
+            Route("/_fake/contacts", self.contacts, methods=["GET"]),
+            Route("/_fake/deals", self.deals, methods=["GET"]),
+            Route("/_fake/objects/{object_type}", self.objects, methods=["GET"]),
+            Route("/_fake/requests", self.requests, methods=["GET"]),
+            Route("/_fake/faults", self.faults, methods=["GET", "POST", "DELETE"]),
+            Route("/_fake/rate-limit", self.rate_limit, methods=["GET", "POST"]),
+            Route("/_fake/stats", self.stats, methods=["GET"]),
+            Route("/_fake/currencies", self.currencies, methods=["GET", "POST"]),
+        ]
+
+    async def health(self, request: Request) -> Response:
+        return JSONResponse({"status": "ok", "portalId": self.state.portal_id})
+
+    async def reset(self, request: Request) -> Response:
+        self.state.reset()
+        return JSONResponse({"status": "reset"})
+
+    async def add_token(self, request: Request) -> Response:
+        body = await _json_object(request)
+        token = body.get("token")
+        scopes = body.get("scopes")
+        if not isinstance(token, str) or not token:
+            raise ControlError("token must be a non-empty string")
+        if scopes is not None and not (
+            isinstance(scopes, list) and all(isinstance(s, str) for s in scopes)
+        ):
+            raise ControlError("scopes must be a list of strings or null")
+
+        grant = self.state.add_token(token, scopes, bool(body.get("oauth", False)))
+        return JSONResponse(grant.to_json(), status_code=201)
+
+    async def contacts(self, request: Request) -> Response:
+        return JSONResponse(self.state.dump_objects(resolve_object_type("contacts")))
+
+    async def deals(self, request: Request) -> Response:
+        return JSONResponse(self.state.dump_objects(resolve_object_type("deals")))
+
+    async def objects(self, request: Request) -> Response:
+        object_type = resolve_object_type(request.path_params["object_type"])
+        if object_type is None:
+            raise ControlError(f"unknown object type {request.path_params['object_type']!r}")
+        return JSONResponse(self.state.dump_objects(object_type))
+
+    async def requests(self, request: Request) -> Response:
+        return JSONResponse([record.to_json() for record in self.state.requests])
+
+    async def faults(self, request: Request) -> Response:
+        if request.method == "DELETE":
+            self.state.faults.clear()
+        elif request.method == "POST":
+            try:
+                fault = Fault.from_json(await _json_object(request))
+            except FaultSpecError as error:
+                raise ControlError(str(error)) from error
+            self.state.faults.add(fault)
+            return JSONResponse(fault.to_json(), status_code=201)
+        return JSONResponse(self.state.faults.to_json())
+
+    async def rate_limit(self, request: Request) -> Response:
+        limiter = self.state.limiter
+        if request.method == "POST":
+            body = await _json_object(request)
+            max_requests = _optional_positive(body, "max")
+            interval_ms = _optional_positive(body, "interval_ms") or DEFAULT_INTERVAL_MS
+            search_per_second = _optional_positive(body, "search_per_second")
+            limiter.configure(max_requests, interval_ms, search_per_second)
+        return JSONResponse(limiter.to_json())
+
+    async def stats(self, request: Request) -> Response:
+        return JSONResponse(self.state.stats.to_json())
+
+    async def currencies(self, request: Request) -> Response:
+        if request.method == "POST":
+            codes = (await _json_object(request)).get("codes")
+            if (
+                not isinstance(codes, list)
+                or not codes
+                or not all(isinstance(c, str) for c in codes)
+            ):
+                raise ControlError("codes must be a non-empty list of currency codes")
+            self.state.set_currencies(codes)
+        return JSONResponse({"codes": self.state.currencies})
+
+
+async def control_error(request: Request, error: Exception) -> Response:
+    return JSONResponse({"error": str(error)}, status_code=400)
+
+
+async def _json_object(request: Request) -> dict:
+    try:
+        body = json.loads(await request.body() or b"{}")
+    except ValueError as error:
+        raise ControlError(f"body is not JSON: {error}") from error
+    if not isinstance(body, dict):
+        raise ControlError("body must be a JSON object")
+    return body
+
+
+def _optional_positive(body: dict, key: str) -> int | None:
+    value = body.get(key)
+    if value is None:
+        return None
+    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+        raise ControlError(f"{key} must be a positive integer or null")
+    return value

@@ -1,0 +1,255 @@
+"""One attempt at one delivery: transform, check, rate-limit, send, record, decide what next."""
+
+from __future__ import annotations
+
+import logging
+import random
+import time
+from typing import Any
+
+from engine.settings import parse_rate_limit
+from engine.storage import FINAL_STATUSES, NotFound, now_s
+from sandbox import SandboxUnavailable
+
+from . import outcomes
+from .hubspot import HubSpotSender, Throttled
+from .runtime import Runtime, account_key
+from .schedule import next_delay_s
+
+logger = logging.getLogger("paybridge.worker.delivery")
+
+SANDBOX_RETRY_S = 5.0
+
+
+def deliver(runtime: Runtime, delivery_id: str) -> str | None:
+    """Run one attempt if nobody else is; return the delivery's status afterwards."""
+    storage = runtime.storage
+    token = storage.lock(delivery_id, runtime.settings.lease_s)  # type: ignore[attr-defined]
+    if token is None:
+        return None
+    try:
+        return _attempt(runtime, delivery_id)
+    finally:
+        storage.unlock(delivery_id, token)
+
+
+def _attempt(runtime: Runtime, delivery_id: str) -> str | None:
+    storage = runtime.storage
+    try:
+        delivery = storage.get_delivery(delivery_id)
+        integration = storage.get_integration(delivery["integration_id"])
+    except NotFound:
+        return None
+    if delivery["status"] in FINAL_STATUSES:
+        return str(delivery["status"])
+
+    skip_reason = _skip_reason(integration, delivery)
+    if skip_reason:
+        storage.update_delivery(delivery, status="skipped", reason=skip_reason)
+        return _done(storage, delivery, "skipped")
+    if integration.get("state") == "needs_reconnect":
+        storage.park(delivery, integration.get("state_reason") or "HubSpot needs reconnecting")
+        return "retrying"
+
+    version = delivery.get("pinned_version") or integration["version"]
+    code = storage.get_version(integration["id"], version)["code"]
+    try:
+        event = storage.get_event(delivery_id)
+    except NotFound as error:
+        storage.update_delivery(delivery, status="failed", reason=str(error))
+        return _done(storage, delivery, "failed")
+
+    started = time.perf_counter()
+    try:
+        result = runtime.pool.run(
+            code,
+            event,
+            key=f"{integration['id']}:{version}",
+            allowed_hosts=runtime.settings.allowed_hosts,  # type: ignore[attr-defined]
+        )
+    except SandboxUnavailable as error:
+        _retry_later(storage, delivery, f"sandbox unavailable: {error}", SANDBOX_RETRY_S)
+        return "retrying"
+    storage.observe("transform_seconds", time.perf_counter() - started)
+    return _after_transform(runtime, delivery, integration, version, result)
+
+
+def _after_transform(
+    runtime: Runtime,
+    delivery: dict[str, Any],
+    integration: dict[str, Any],
+    version: int,
+    result: dict[str, Any],
+) -> str:
+    storage = runtime.storage
+    if result.get("error"):
+        error = result["error"]
+        line = f" (line {error['line']})" if error.get("line") else ""
+        reason = f"{error['type']}: {error['message']}{line}"
+        storage.add_attempt(delivery["id"], _attempt_record(delivery, version, result, [], reason))
+        storage.update_delivery(
+            delivery, status="transform_error", reason=reason, handler_version=version,
+            attempts=delivery["attempts"] + 1,
+        )  # fmt: skip
+        return _done(storage, delivery, "transform_error")
+    if result.get("skipped"):
+        storage.update_delivery(
+            delivery, status="skipped", reason=result.get("reason"), handler_version=version
+        )
+        return _done(storage, delivery, "skipped")
+
+    return _send(runtime, delivery, integration, version, result)
+
+
+def _send(
+    runtime: Runtime,
+    delivery: dict[str, Any],
+    integration: dict[str, Any],
+    version: int,
+    result: dict[str, Any],
+) -> str:
+    storage = runtime.storage
+    settings: Any = runtime.settings
+    secrets = storage.get_secrets(integration["id"])
+    token = secrets.get("hubspot_token")
+    account = account_key(integration.get("hubspot", {}).get("account"), token)
+    limit, window_s = parse_rate_limit(
+        integration.get("rate_limit") or settings.hubspot_rate_limit, "rate_limit"
+    )
+    sender = HubSpotSender(
+        runtime.http,
+        storage.redis,
+        settings.hubspot_api_base,
+        lambda: runtime.limiter.acquire(account, limit, window_s),
+        token,
+        account,
+    )
+
+    started = time.perf_counter()
+    try:
+        outcome = sender.send(result["request"], integration.get("on_conflict", "update"))
+    except Throttled as throttled:
+        storage.count("rate_limit_waits_total")
+        spread = random.uniform(0, window_s / 2)
+        _retry_later(storage, delivery, "waiting for a rate-limit slot", throttled.wait_s + spread)
+        return "retrying"
+    storage.observe("delivery_seconds", time.perf_counter() - started)
+    storage.count("attempts_total", max(1, len(sender.exchanges)))
+
+    attempts = delivery["attempts"] + 1
+    record = _attempt_record(delivery, version, result, sender.exchanges, outcome.reason)
+    record["outcome"] = outcome.kind
+    storage.add_attempt(delivery["id"], record)
+    _log_attempt(delivery, attempts, outcome, sender)
+    return _decide(runtime, delivery, integration, version, attempts, outcome, account)
+
+
+def _decide(
+    runtime: Runtime,
+    delivery: dict[str, Any],
+    integration: dict[str, Any],
+    version: int,
+    attempts: int,
+    outcome: outcomes.Outcome,
+    account: str,
+) -> str:
+    storage = runtime.storage
+    settings: Any = runtime.settings
+    common = {
+        "attempts": attempts,
+        "handler_version": version,
+        "last_status_code": outcome.status_code,
+    }
+
+    if outcome.kind == outcomes.DELIVERED:
+        storage.update_delivery(delivery, status="delivered", reason=None, **common)
+        return _done(storage, delivery, "delivered")
+    if outcome.kind == outcomes.FAIL:
+        storage.update_delivery(delivery, status="failed", reason=outcome.reason, **common)
+        return _done(storage, delivery, "failed")
+    if outcome.kind == outcomes.PARK:
+        storage.update_integration(
+            integration["id"], state="needs_reconnect", state_reason=outcome.reason
+        )
+        storage.update_delivery(delivery, **common)
+        storage.park(delivery, outcome.reason or "HubSpot needs reconnecting")
+        return "retrying"
+    if outcome.kind == outcomes.WAIT:
+        runtime.limiter.block(account, outcome.wait_s or 1.0)
+        storage.count("rate_limited_by_hubspot_total")
+        storage.update_delivery(delivery, **common)
+        _retry_later(storage, delivery, outcome.reason or "rate limited", outcome.wait_s or 1.0)
+        return "retrying"
+
+    failures = int(delivery.get("failures", 0)) + 1
+    delay = next_delay_s(settings.retry_schedule_s, failures)
+    if delay is None:
+        reason = f"gave up after {failures} failed attempts; last: {outcome.reason}"
+        storage.update_delivery(
+            delivery, status="failed", reason=reason, failures=failures, **common
+        )
+        return _done(storage, delivery, "failed")
+    delay = max(delay, outcome.wait_s or 0)
+    storage.count("retries_total")
+    storage.update_delivery(delivery, failures=failures, **common)
+    _retry_later(storage, delivery, outcome.reason or "retrying", delay)
+    return "retrying"
+
+
+def _skip_reason(integration: dict[str, Any], delivery: dict[str, Any]) -> str | None:
+    if not integration.get("enabled", True):
+        return "the integration is switched off"
+    event_types = integration.get("event_types")
+    if event_types and delivery["event_type"] not in event_types:
+        return f"the integration does not take {delivery['event_type']} events"
+    return None
+
+
+def _retry_later(storage: Any, delivery: dict[str, Any], reason: str, delay_s: float) -> None:
+    storage.update_delivery(
+        delivery, status="retrying", reason=reason, next_attempt_at=now_s() + delay_s
+    )
+    storage.enqueue_delivery(delivery["id"], delay_s)
+
+
+def _done(storage: Any, delivery: dict[str, Any], status: str) -> str:
+    storage.count(f"deliveries_{status}_total")
+    return status
+
+
+def _attempt_record(
+    delivery: dict[str, Any],
+    version: int,
+    result: dict[str, Any],
+    exchanges: list[Any],
+    reason: str | None,
+) -> dict[str, Any]:
+    return {
+        "number": delivery["attempts"] + 1,
+        "at": now_s(),
+        "handler_version": version,
+        "transform": {
+            "request": result.get("request"),
+            "logs": result.get("logs", ""),
+            "error": result.get("error"),
+            "duration_ms": result.get("duration_ms"),
+        },
+        "exchanges": [exchange.to_json() for exchange in exchanges],
+        "reason": reason,
+    }
+
+
+def _log_attempt(
+    delivery: dict[str, Any], attempts: int, outcome: outcomes.Outcome, sender: HubSpotSender
+) -> None:
+    duration_ms = sum(exchange.duration_ms for exchange in sender.exchanges)
+    logger.info(
+        "attempt integration=%s delivery=%s event=%s attempt=%d outcome=%s status=%s ms=%.1f",
+        delivery["integration_id"],
+        delivery["id"],
+        delivery["webhook_id"],
+        attempts,
+        outcome.kind,
+        outcome.status_code,
+        duration_ms,
+    )

@@ -1,0 +1,52 @@
+"""What a worker process holds for its whole life: settings, storage, sandbox pool, HTTP client."""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+
+import httpx
+import redis
+
+from engine.storage import Storage
+from sandbox import Limits, SandboxPool
+
+from .ratelimit import RateLimiter
+
+WORKER_SANDBOX_PROCESSES = 2
+
+
+@dataclasses.dataclass
+class Runtime:
+    settings: object
+    storage: Storage
+    pool: SandboxPool
+    http: httpx.Client
+    limiter: RateLimiter
+
+    def close(self) -> None:
+        self.pool.close()
+        self.http.close()
+
+
+def build_runtime(settings: object, storage: Storage, client: redis.Redis) -> Runtime:
+    limits = Limits(
+        timeout_ms=settings.sandbox_timeout_ms,  # type: ignore[attr-defined]
+        memory_mb=settings.sandbox_memory_mb,  # type: ignore[attr-defined]
+    )
+    timeout_s = settings.http_timeout_s  # type: ignore[attr-defined]
+    http = httpx.Client(
+        timeout=httpx.Timeout(timeout_s, connect=min(5.0, timeout_s)),
+        follow_redirects=False,
+        limits=httpx.Limits(max_connections=20, max_keepalive_connections=20),
+    )
+    pool = SandboxPool(size=WORKER_SANDBOX_PROCESSES, limits=limits)
+    return Runtime(settings, storage, pool, http, RateLimiter(client))
+
+
+def account_key(account: str | None, token: str | None) -> str:
+    """The rate-limit key of a HubSpot account: its portal id, or a hash of its token."""
+    if account:
+        return f"hub-{account}"
+    digest = hashlib.sha256((token or "").encode("utf-8")).hexdigest()[:16]
+    return f"token-{digest}"
