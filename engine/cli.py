@@ -43,7 +43,9 @@ def dev(host: str, port: int) -> None:
             subprocess.Popen([*command, "web", "--host", host, "--port", str(port)], env=env),
             subprocess.Popen([*command, "worker"], env=env),
         ]
-        click.echo(f"paybridge is starting at {settings.public_url}")
+        click.echo(f"paybridge is starting at http://{host}:{port}")
+        if settings.public_url != f"http://{host}:{port}":
+            click.echo(f"  public URL (webhook and OAuth links): {settings.public_url}")
         click.echo(f"  API token: {settings.api_token}")
         click.echo(f"  Redis:     {settings.redis_url}")
         click.echo("  Ctrl-C stops everything.")
