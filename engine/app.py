@@ -15,9 +15,9 @@ from starlette.routing import Route
 from sandbox import Limits, SandboxPool
 
 from . import api, ingress
-from .crypto import SecretBox
 from .metrics import metrics
 from .redis_server import connect
+from .responses import error_response
 from .settings import Settings
 from .storage import Storage
 
@@ -30,7 +30,7 @@ def create_app(settings: Settings, client: redis.Redis | None = None) -> Starlet
         if not settings.redis_url:
             raise ValueError("create_app needs a Redis URL")
         client = connect(settings.redis_url)
-    storage = Storage(client, SecretBox(settings.secret_key), settings.retention_days)
+    storage = Storage.for_settings(settings, client)
     limits = Limits(timeout_ms=settings.sandbox_timeout_ms, memory_mb=settings.sandbox_memory_mb)
     lazy_pool = _LazyPool(limits)
 
@@ -46,12 +46,21 @@ def create_app(settings: Settings, client: redis.Redis | None = None) -> Starlet
         Route("/metrics", metrics, methods=["GET"]),
         Route("/", index, methods=["GET"]),
     ]
-    app = Starlette(routes=routes, lifespan=lifespan)
+    app = Starlette(
+        routes=routes,
+        lifespan=lifespan,
+        exception_handlers={redis.RedisError: storage_unavailable},
+    )
     app.state.settings = settings
     app.state.storage = storage
     app.state.pool_limits = limits
     app.state.sandbox = lazy_pool
     return app
+
+
+async def storage_unavailable(request: Request, error: Exception) -> Response:
+    """Redis is down or restarting: say so, so that Dodo (and any client) retries later."""
+    return error_response(503, "storage_unavailable", f"storage is unavailable: {error}")
 
 
 async def healthz(request: Request) -> Response:

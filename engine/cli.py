@@ -79,14 +79,13 @@ def worker(burst: bool) -> None:
     """Deliver events: run handlers in the sandbox, send to HubSpot, retry."""
     from worker import run_worker
 
-    from .crypto import SecretBox
     from .storage import Storage
 
     settings = _settings()
     _configure_logging()
     with _redis(settings) as settings:
         client = redis_server.connect(str(settings.redis_url))
-        storage = Storage(client, SecretBox(settings.secret_key), settings.retention_days)
+        storage = Storage.for_settings(settings, client)
         run_worker(settings, storage, client, burst=burst)
 
 
@@ -135,13 +134,12 @@ def replay(integration_id: str, delivery_id: str | None, status: str, version: i
     """Deliver failed deliveries again, with a progress bar."""
     from tqdm import tqdm
 
-    from .crypto import SecretBox
     from .storage import NotFound, Storage
 
     settings = _settings()
     with _redis(settings) as settings:
         client = redis_server.connect(str(settings.redis_url))
-        storage = Storage(client, SecretBox(settings.secret_key), settings.retention_days)
+        storage = Storage.for_settings(settings, client)
         try:
             storage.get_integration(integration_id)
         except NotFound as error:

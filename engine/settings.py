@@ -28,6 +28,7 @@ DEFAULT_RETENTION_DAYS = 30
 DEFAULT_HTTP_TIMEOUT_S = 10.0
 DEFAULT_LEASE_S = 60
 DEFAULT_SWEEP_INTERVAL_S = 10
+DEFAULT_DUE_GRACE_S = 30
 DEFAULT_MAX_EVENT_BYTES = 1024 * 1024
 PREFIX = "PAYBRIDGE_"
 
@@ -56,6 +57,7 @@ class Settings:
     http_timeout_s: float = DEFAULT_HTTP_TIMEOUT_S
     lease_s: int = DEFAULT_LEASE_S
     sweep_interval_s: float = DEFAULT_SWEEP_INTERVAL_S
+    due_grace_s: float = DEFAULT_DUE_GRACE_S
     max_event_bytes: int = DEFAULT_MAX_EVENT_BYTES
     generated: tuple[str, ...] = ()
 
@@ -95,6 +97,7 @@ def load_settings(environ: dict[str, str] | None = None) -> Settings:
         http_timeout_s=_float(env, "HTTP_TIMEOUT_S", DEFAULT_HTTP_TIMEOUT_S),
         lease_s=_int(env, "LEASE_S", DEFAULT_LEASE_S),
         sweep_interval_s=_float(env, "SWEEP_INTERVAL_S", DEFAULT_SWEEP_INTERVAL_S),
+        due_grace_s=_float(env, "DUE_GRACE_S", DEFAULT_DUE_GRACE_S),
         max_event_bytes=_int(env, "MAX_EVENT_BYTES", DEFAULT_MAX_EVENT_BYTES),
         generated=tuple(generated),
     )

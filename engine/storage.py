@@ -42,7 +42,7 @@ FINAL_STATUSES = ("delivered", "skipped", "failed", "transform_error")
 ON_CONFLICT = ("update", "fail")
 # A delivery nobody has picked up this long after it became due is enqueued again (it was
 # lost with a dead worker, or with a queue entry that Redis did not keep).
-DUE_GRACE_S = 30
+DEFAULT_DUE_GRACE_S = 30
 JOB_TIMEOUT_S = 300
 JOB_FAILURE_TTL_S = 7 * 24 * 3600
 RESPONSE_BODY_LIMIT_BYTES = 4096
@@ -62,11 +62,23 @@ def new_id(prefix: str) -> str:
 
 
 class Storage:
-    def __init__(self, client: redis.Redis, box: SecretBox, retention_days: int) -> None:
+    def __init__(
+        self,
+        client: redis.Redis,
+        box: SecretBox,
+        retention_days: int,
+        due_grace_s: float = DEFAULT_DUE_GRACE_S,
+    ) -> None:
         self.redis = client
         self.box = box
         self.retention_s = retention_days * 24 * 3600
+        self.due_grace_s = due_grace_s
         self.queue = Queue(QUEUE_NAME, connection=client)
+
+    @classmethod
+    def for_settings(cls, settings: Any, client: redis.Redis) -> Storage:
+        box = SecretBox(settings.secret_key)
+        return cls(client, box, settings.retention_days, settings.due_grace_s)
 
     # -- integrations ---------------------------------------------------------------------------
 
@@ -238,7 +250,7 @@ class Storage:
         pipe.set(_delivery(delivery_id) + ":event", body, ex=self.retention_s)
         pipe.zadd(_integration(integration_id) + ":deliveries", {delivery_id: score})
         pipe.zadd(_integration(integration_id) + ":status:pending", {delivery_id: score})
-        pipe.zadd("pb:due", {delivery_id: created + DUE_GRACE_S})
+        pipe.zadd("pb:due", {delivery_id: created + self.due_grace_s})
         pipe.hincrby("pb:metrics:counters", "events_received_total", 1)
 
     def get_delivery(self, delivery_id: str) -> dict[str, Any]:
@@ -309,7 +321,9 @@ class Storage:
         if delivery["status"] in FINAL_STATUSES:
             pipe.zrem("pb:due", delivery["id"])
         elif delivery.get("next_attempt_at") is not None:
-            pipe.zadd("pb:due", {delivery["id"]: float(delivery["next_attempt_at"]) + DUE_GRACE_S})
+            pipe.zadd(
+                "pb:due", {delivery["id"]: float(delivery["next_attempt_at"]) + self.due_grace_s}
+            )
         pipe.execute()
         return delivery
 
@@ -379,7 +393,7 @@ class Storage:
     def lock(self, delivery_id: str, lease_s: int) -> str | None:
         token = secrets.token_hex(8)
         if self.redis.set(f"pb:lock:{delivery_id}", token, nx=True, ex=lease_s):
-            self.redis.zadd("pb:due", {delivery_id: now_s() + lease_s + DUE_GRACE_S})
+            self.redis.zadd("pb:due", {delivery_id: now_s() + lease_s + self.due_grace_s})
             return token
         return None
 
@@ -392,7 +406,7 @@ class Storage:
             delivery_id = _text(raw)
             if self.redis.exists(f"pb:lock:{delivery_id}"):
                 continue
-            if self.redis.eval(_CLAIM, 1, "pb:due", delivery_id, now_s(), DUE_GRACE_S):
+            if self.redis.eval(_CLAIM, 1, "pb:due", delivery_id, now_s(), self.due_grace_s):
                 yield delivery_id
 
     # -- metrics --------------------------------------------------------------------------------

@@ -5,13 +5,15 @@ and cap throughput near 150 jobs/s (../shared/reference/sandbox-and-queue.md, B2
 never run in this process anyway: they run in the pool's confined processes, so RQ's
 `SimpleWorker` is safe here. A sweeper thread re-enqueues deliveries that became due with
 nobody on them (their worker died, or Redis lost the queue entry): that bounds how long a
-delivery can be lost to `lease_s + DUE_GRACE_S + sweep_interval_s`.
+delivery can wait for a dead worker to `lease_s + due_grace_s + sweep_interval_s`
+(60 + 30 + 10 s by default).
 """
 
 from __future__ import annotations
 
 import logging
 import threading
+import time
 
 import redis
 from rq import SimpleWorker
@@ -22,6 +24,9 @@ from engine.storage import QUEUE_NAME, Storage
 from .runtime import Runtime, build_runtime
 
 logger = logging.getLogger("paybridge.worker")
+
+RECONNECT_MIN_S = 0.5
+RECONNECT_MAX_S = 10.0
 
 _runtime: Runtime | None = None
 
@@ -35,6 +40,7 @@ def current_runtime() -> Runtime:
 def run_worker(
     settings: Settings, storage: Storage, client: redis.Redis, burst: bool = False
 ) -> None:
+    """Work until stopped; ride out Redis outages (a restart, a failover) by reconnecting."""
     global _runtime
     _runtime = build_runtime(settings, storage, client)
     stop = threading.Event()
@@ -43,12 +49,24 @@ def run_worker(
     )
     sweeper.start()
     try:
-        worker = SimpleWorker([QUEUE_NAME], connection=client)
-        worker.work(burst=burst, with_scheduler=True, logging_level="WARNING")
+        _work(client, burst)
     finally:
         stop.set()
         _runtime.close()
         _runtime = None
+
+
+def _work(client: redis.Redis, burst: bool) -> None:
+    delay_s = RECONNECT_MIN_S
+    while True:
+        try:
+            worker = SimpleWorker([QUEUE_NAME], connection=client)
+            worker.work(burst=burst, with_scheduler=True, logging_level="WARNING")
+            return
+        except (redis.ConnectionError, redis.TimeoutError, redis.BusyLoadingError):
+            logger.warning("lost Redis; reconnecting in %.1f s", delay_s)
+            time.sleep(delay_s)
+            delay_s = min(delay_s * 2, RECONNECT_MAX_S)
 
 
 def _sweep(storage: Storage, interval_s: float, stop: threading.Event) -> None:

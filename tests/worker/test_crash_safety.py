@@ -1,0 +1,92 @@
+"""Nothing accepted is lost: a worker killed mid-delivery, Redis restarted under load."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+import redis
+import transforms
+
+from engine import redis_server
+from tests.harness import Paybridge, wait_until
+
+FAST_RECOVERY = {
+    "PAYBRIDGE_LEASE_S": "3",
+    "PAYBRIDGE_DUE_GRACE_S": "1",
+    "PAYBRIDGE_SWEEP_INTERVAL_S": "0.5",
+}
+
+
+def _payment(email: str) -> dict:
+    event = transforms.sample("payment.succeeded")
+    event["data"]["customer"]["email"] = email
+    return event
+
+
+def test_a_worker_killed_mid_delivery_does_not_lose_it(redis_url, hubspot, tmp_path: Path):
+    with Paybridge(redis_url, hubspot.base_url, tmp_path, env=FAST_RECOVERY) as paybridge:
+        integration = paybridge.create_integration(
+            name="C", template="contact_from_payment", hubspot_token=hubspot.token
+        )
+        hubspot.inject(kind="slow", delay_s=2, count=1, path_prefix="/crm/v3/objects/contacts")
+        client = redis.Redis.from_url(redis_url)
+
+        response = paybridge.post_event(integration, _payment("kill@example.com"), "m1")
+        delivery_id = response.json()["delivery_id"]
+        wait_until(lambda: client.exists(f"pb:lock:{delivery_id}"), what="the attempt to start")
+        paybridge.kill_worker(paybridge.workers[0])
+        paybridge.start_worker()
+
+        delivery = paybridge.wait_for_status(delivery_id, ("delivered",), timeout_s=30)
+
+        assert len(hubspot.contacts()) == 1
+        assert delivery["status"] == "delivered"
+        recovered = int(client.hget("pb:metrics:counters", "deliveries_recovered_total") or 0)
+        assert recovered >= 1
+
+
+@pytest.fixture
+def embedded_redis(tmp_path: Path):
+    port = redis_server.free_port()
+    url, process = redis_server.start_embedded(tmp_path / "redis-data", port)
+    state = {"process": process}
+
+    def restart() -> None:
+        redis_server.stop(state["process"])
+        state["process"] = redis_server.start_embedded(tmp_path / "redis-data", port)[1]
+
+    yield url, restart
+    redis_server.stop(state["process"])
+
+
+def test_a_redis_restart_loses_no_accepted_event(embedded_redis, hubspot, tmp_path: Path):
+    url, restart = embedded_redis
+    with Paybridge(url, hubspot.base_url, tmp_path, workers=0, env=FAST_RECOVERY) as paybridge:
+        integration = paybridge.create_integration(
+            name="C", template="contact_from_payment", hubspot_token=hubspot.token
+        )
+        before = [
+            paybridge.post_event(integration, _payment(f"a{i}@example.com"), f"a{i}")
+            for i in range(10)
+        ]
+        assert all(response.status_code == 202 for response in before)
+
+        restart()
+        paybridge.start_worker()
+        wait_until(lambda: len(hubspot.contacts()) == 10, timeout_s=30, what="10 contacts")
+
+        restart()
+        after = [
+            paybridge.post_event(integration, _payment(f"b{i}@example.com"), f"b{i}")
+            for i in range(10)
+        ]
+        assert all(response.status_code == 202 for response in after), [
+            r.status_code for r in after
+        ]
+        wait_until(lambda: len(hubspot.contacts()) == 20, timeout_s=60, what="20 contacts")
+
+        for response in before + after:
+            paybridge.wait_for_status(response.json()["delivery_id"], ("delivered",))
+        emails = sorted(c["properties"]["email"] for c in hubspot.contacts())
+        assert len(set(emails)) == 20
