@@ -15,7 +15,7 @@ The web app and the workers share state only through this module. Keys (prefix `
 | `pb:delivery:{id}` | string | delivery record (JSON) |
 | `pb:delivery:{id}:event` | string | the Dodo event body, as received |
 | `pb:delivery:{id}:attempts` | list | one JSON record per attempt |
-| `pb:due` | zset | non-final deliveries by the time (s) they must next be looked at |
+| `pb:due` | zset | non-final deliveries by the time (s) a worker must next look at them |
 | `pb:lock:{delivery id}` | string | held while a worker runs an attempt |
 | `pb:metrics:*` | hash | counters and histograms for /metrics |
 """
@@ -23,11 +23,10 @@ The web app and the workers share state only through this module. Keys (prefix `
 from __future__ import annotations
 
 import base64
-import datetime
 import json
 import secrets
 import time
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable
 from typing import Any
 
 import redis
@@ -320,10 +319,6 @@ class Storage:
             pipe.zadd(f"{base}:status:{status}", {delivery["id"]: score})
         if delivery["status"] in FINAL_STATUSES:
             pipe.zrem("pb:due", delivery["id"])
-        elif delivery.get("next_attempt_at") is not None:
-            pipe.zadd(
-                "pb:due", {delivery["id"]: float(delivery["next_attempt_at"]) + self.due_grace_s}
-            )
         pipe.execute()
         return delivery
 
@@ -336,24 +331,29 @@ class Storage:
 
     # -- queueing -------------------------------------------------------------------------------
 
-    def enqueue_delivery(self, delivery_id: str, delay_s: float = 0) -> None:
+    def enqueue_delivery(self, delivery_id: str) -> None:
+        """Queue an attempt now; if no worker takes it within the grace, the sweeper will."""
         pipe = self.redis.pipeline()
-        self._enqueue(pipe, delivery_id, delay_s)
+        self._enqueue(pipe, delivery_id)
+        pipe.zadd("pb:due", {delivery_id: now_s() + self.due_grace_s})
         pipe.execute()
 
-    def _enqueue(self, pipe: Any, delivery_id: str, delay_s: float = 0) -> None:
-        options = {
-            "job_id": f"{delivery_id}-{secrets.token_hex(4)}",
-            "result_ttl": 0,
-            "failure_ttl": JOB_FAILURE_TTL_S,
-            "timeout": JOB_TIMEOUT_S,
-            "pipeline": pipe,
-        }
-        if delay_s > 0:
-            job = self.queue.create_job(DELIVER_JOB, args=(delivery_id,), **_without_pipe(options))
-            self.queue.schedule_job(job, _utc_after(delay_s), pipeline=pipe)
-        else:
-            self.queue.enqueue_call(DELIVER_JOB, args=(delivery_id,), **options)
+    def schedule(self, delivery: dict[str, Any], delay_s: float, reason: str) -> None:
+        """Try again in `delay_s`: the sweeper of some worker enqueues it when it is due."""
+        due = now_s() + delay_s
+        self.update_delivery(delivery, status="retrying", reason=reason, next_attempt_at=due)
+        self.redis.zadd("pb:due", {delivery["id"]: due})
+
+    def _enqueue(self, pipe: Any, delivery_id: str) -> None:
+        self.queue.enqueue_call(
+            DELIVER_JOB,
+            args=(delivery_id,),
+            job_id=f"{delivery_id}-{secrets.token_hex(4)}",
+            result_ttl=0,
+            failure_ttl=JOB_FAILURE_TTL_S,
+            timeout=JOB_TIMEOUT_S,
+            pipeline=pipe,
+        )
 
     def replay(self, delivery_id: str, version: int | None = None) -> dict[str, Any]:
         """Deliver again from the start; attempts already made stay in the log."""
@@ -390,24 +390,35 @@ class Storage:
             self.enqueue_delivery(delivery["id"])
             count += 1
 
-    def lock(self, delivery_id: str, lease_s: int) -> str | None:
+    def lock(self, delivery_id: str, lease_s: int) -> tuple[str, bool] | None:
+        """Hold a delivery for one attempt; if the holder dies, the lease runs out.
+
+        Returns (token, interrupted) or None when another worker holds it. `interrupted` says
+        an earlier attempt started and never finished: its worker died mid-delivery.
+        """
         token = secrets.token_hex(8)
-        if self.redis.set(f"pb:lock:{delivery_id}", token, nx=True, ex=lease_s):
-            self.redis.zadd("pb:due", {delivery_id: now_s() + lease_s + self.due_grace_s})
-            return token
-        return None
+        keys = [f"pb:lock:{delivery_id}", _delivery(delivery_id) + ":running"]
+        held = int(self.redis.eval(_LOCK, 2, *keys, token, lease_s, self.retention_s))
+        if not held:
+            return None
+        self.redis.zadd("pb:due", {delivery_id: now_s() + lease_s + self.due_grace_s})
+        return token, held == 2
 
     def unlock(self, delivery_id: str, token: str) -> None:
-        self.redis.eval(_UNLOCK, 1, f"pb:lock:{delivery_id}", token)
+        keys = [f"pb:lock:{delivery_id}", _delivery(delivery_id) + ":running"]
+        self.redis.eval(_UNLOCK, 2, *keys, token)
 
-    def claim_overdue(self, limit: int = 100) -> Iterator[str]:
-        """Deliveries whose due time passed with nobody working on them; each claimed once."""
-        for raw in self.redis.zrangebyscore("pb:due", "-inf", now_s(), start=0, num=limit):
+    def claim_due(self, limit: int = 500) -> list[str]:
+        """Deliveries that are due (a retry's time came, or their worker vanished), each
+        claimed by exactly one caller, who must enqueue them."""
+        now = now_s()
+        claimed = []
+        for raw in self.redis.zrangebyscore("pb:due", "-inf", now, start=0, num=limit):
             delivery_id = _text(raw)
-            if self.redis.exists(f"pb:lock:{delivery_id}"):
-                continue
-            if self.redis.eval(_CLAIM, 1, "pb:due", delivery_id, now_s(), self.due_grace_s):
-                yield delivery_id
+            keys = ["pb:due", f"pb:lock:{delivery_id}"]
+            if self.redis.eval(_CLAIM, 2, *keys, delivery_id, now, self.due_grace_s):
+                claimed.append(delivery_id)
+        return claimed
 
     # -- metrics --------------------------------------------------------------------------------
 
@@ -436,18 +447,27 @@ class Storage:
     def queue_depth(self) -> dict[str, int]:
         return {
             "queued": len(self.queue),
-            "scheduled": self.queue.scheduled_job_registry.count,
-            "due": int(self.redis.zcard("pb:due")),
+            "scheduled": int(self.redis.zcard("pb:due")),
         }
 
 
+_LOCK = """
+if not redis.call('SET', KEYS[1], ARGV[1], 'NX', 'EX', tonumber(ARGV[2])) then return 0 end
+local previous = redis.call('GET', KEYS[2])
+redis.call('SET', KEYS[2], ARGV[1], 'EX', tonumber(ARGV[3]))
+if previous then return 2 end
+return 1
+"""
+
 _UNLOCK = """
-if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) end
+if redis.call('GET', KEYS[1]) == ARGV[1] then redis.call('DEL', KEYS[1]) end
+if redis.call('GET', KEYS[2]) == ARGV[1] then redis.call('DEL', KEYS[2]) end
 return 0
 """
 
-# Move an overdue entry forward so that only one sweeper re-enqueues it.
+# Move a due entry forward so that only one sweeper enqueues it; skip one being worked on.
 _CLAIM = """
+if redis.call('EXISTS', KEYS[2]) == 1 then return 0 end
 local score = redis.call('ZSCORE', KEYS[1], ARGV[1])
 if not score or tonumber(score) > tonumber(ARGV[2]) then return 0 end
 redis.call('ZADD', KEYS[1], tonumber(ARGV[2]) + tonumber(ARGV[3]), ARGV[1])
@@ -464,7 +484,8 @@ def _delivery(delivery_id: str) -> str:
 
 
 def _delivery_parts(delivery_id: str) -> Iterable[str]:
-    return (_delivery(delivery_id) + ":event", _delivery(delivery_id) + ":attempts")
+    base = _delivery(delivery_id)
+    return (base + ":event", base + ":attempts", base + ":running")
 
 
 def _text(value: Any) -> str:
@@ -473,11 +494,3 @@ def _text(value: Any) -> str:
 
 def _b64(data: bytes) -> str:
     return base64.b64encode(data).decode("ascii")
-
-
-def _without_pipe(options: dict[str, Any]) -> dict[str, Any]:
-    return {key: value for key, value in options.items() if key not in ("pipeline",)}
-
-
-def _utc_after(delay_s: float) -> datetime.datetime:
-    return datetime.datetime.now(datetime.UTC) + datetime.timedelta(seconds=delay_s)

@@ -24,13 +24,27 @@ SANDBOX_RETRY_S = 5.0
 def deliver(runtime: Runtime, delivery_id: str) -> str | None:
     """Run one attempt if nobody else is; return the delivery's status afterwards."""
     storage = runtime.storage
-    token = storage.lock(delivery_id, runtime.settings.lease_s)  # type: ignore[attr-defined]
-    if token is None:
+    held = storage.lock(delivery_id, runtime.settings.lease_s)  # type: ignore[attr-defined]
+    if held is None:
         return None
+    token, interrupted = held
     try:
+        if interrupted:
+            _note_interrupted(storage, delivery_id)
         return _attempt(runtime, delivery_id)
     finally:
         storage.unlock(delivery_id, token)
+
+
+def _note_interrupted(storage: Any, delivery_id: str) -> None:
+    """Say in the log that an attempt's worker died before recording what HubSpot answered."""
+    storage.count("deliveries_recovered_total")
+    reason = (
+        "an earlier attempt was interrupted (its worker stopped) before its result was "
+        "recorded; HubSpot may have received that request"
+    )
+    storage.add_attempt(delivery_id, {"at": now_s(), "interrupted": True, "reason": reason})
+    logger.warning("delivery %s: earlier attempt interrupted; trying again", delivery_id)
 
 
 def _attempt(runtime: Runtime, delivery_id: str) -> str | None:
@@ -206,10 +220,7 @@ def _skip_reason(integration: dict[str, Any], delivery: dict[str, Any]) -> str |
 
 
 def _retry_later(storage: Any, delivery: dict[str, Any], reason: str, delay_s: float) -> None:
-    storage.update_delivery(
-        delivery, status="retrying", reason=reason, next_attempt_at=now_s() + delay_s
-    )
-    storage.enqueue_delivery(delivery["id"], delay_s)
+    storage.schedule(delivery, delay_s, reason)
 
 
 def _done(storage: Any, delivery: dict[str, Any], status: str) -> str:

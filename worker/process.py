@@ -3,10 +3,13 @@
 RQ's default worker forks a process per job, which would throw away the warm sandbox pool
 and cap throughput near 150 jobs/s (../shared/reference/sandbox-and-queue.md, B2). Handlers
 never run in this process anyway: they run in the pool's confined processes, so RQ's
-`SimpleWorker` is safe here. A sweeper thread re-enqueues deliveries that became due with
-nobody on them (their worker died, or Redis lost the queue entry): that bounds how long a
-delivery can wait for a dead worker to `lease_s + due_grace_s + sweep_interval_s`
-(60 + 30 + 10 s by default).
+`SimpleWorker` is safe here.
+
+A sweeper thread enqueues deliveries when they fall due (`pb:due` in storage.py): retries
+whose wait is over, and deliveries whose worker died (their lease ran out) or whose queue
+entry Redis did not keep. It replaces RQ's scheduler, which would fork a process per worker
+that outlives a killed worker. A delivery waits for a dead worker at most
+`lease_s + due_grace_s + sweep_interval_s` (60 + 30 + 1 s by default).
 """
 
 from __future__ import annotations
@@ -61,7 +64,7 @@ def _work(client: redis.Redis, burst: bool) -> None:
     while True:
         try:
             worker = SimpleWorker([QUEUE_NAME], connection=client)
-            worker.work(burst=burst, with_scheduler=True, logging_level="WARNING")
+            worker.work(burst=burst, logging_level="WARNING")
             return
         except (redis.ConnectionError, redis.TimeoutError, redis.BusyLoadingError):
             logger.warning("lost Redis; reconnecting in %.1f s", delay_s)
@@ -70,11 +73,10 @@ def _work(client: redis.Redis, burst: bool) -> None:
 
 
 def _sweep(storage: Storage, interval_s: float, stop: threading.Event) -> None:
+    """Enqueue deliveries that are due: retries whose time came, and any whose worker died."""
     while not stop.wait(interval_s):
         try:
-            for delivery_id in storage.claim_overdue():
-                logger.warning("delivery %s was overdue; enqueued again", delivery_id)
-                storage.count("deliveries_recovered_total")
+            for delivery_id in storage.claim_due():
                 storage.enqueue_delivery(delivery_id)
         except redis.RedisError:
             logger.warning("sweeper could not reach Redis; will try again", exc_info=True)

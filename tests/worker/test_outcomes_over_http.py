@@ -43,7 +43,7 @@ def _http_statuses(delivery: dict) -> list[int | None]:
     return [
         exchange["response"]["status"] if exchange["response"] else None
         for attempt in delivery["attempt_log"]
-        for exchange in attempt["exchanges"]
+        for exchange in attempt.get("exchanges", [])
     ]
 
 
@@ -85,6 +85,11 @@ def test_a_timeout_is_retried_and_the_late_create_is_not_duplicated(slow_client_
     delivery = paybridge.wait_for_status(_send(paybridge, integration, "m1"), ("delivered",))
 
     assert "timed out" in delivery["attempt_log"][0]["reason"]
+    wait_until(
+        lambda: any(r["fault"] == "slow" and r["status"] for r in hubspot.requests()),
+        what="the slow request to finish in the fake",
+    )
+    assert {r["status"] for r in hubspot.requests() if r["method"] == "POST"} == {201, 409}
     assert len(hubspot.contacts()) == 1
 
 
@@ -127,8 +132,10 @@ def test_401_parks_the_integration_until_a_new_token_is_saved(paybridge, hubspot
     delivery_id = _send(paybridge, integration, "m1")
 
     wait_until(
-        lambda: paybridge.api.get(f"/api/integrations/{integration['id']}").json()["state"]
-        == "needs_reconnect",
+        lambda: (
+            paybridge.api.get(f"/api/integrations/{integration['id']}").json()["state"]
+            == "needs_reconnect"
+        ),
         what="the integration to need reconnecting",
     )
     parked = paybridge.delivery(delivery_id)
@@ -229,9 +236,7 @@ def test_replay_all_failed_uses_the_current_handler_version(paybridge, hubspot):
     code = transforms.template("contact_from_payment")["code"]
     broken = code.replace('"email": email', '"email": email, "nope": "x"')
     integration = paybridge.create_integration(name="C", code=broken, hubspot_token=hubspot.token)
-    ids = [
-        _send(paybridge, integration, f"m{i}", _payment(f"p{i}@example.com")) for i in range(3)
-    ]
+    ids = [_send(paybridge, integration, f"m{i}", _payment(f"p{i}@example.com")) for i in range(3)]
     for delivery_id in ids:
         paybridge.wait_for_status(delivery_id, ("failed",))
 
