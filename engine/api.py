@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import base64
 from typing import Any
 
 from starlette.concurrency import run_in_threadpool
@@ -32,6 +33,7 @@ async def create_integration(request: Request) -> Response:
     rate_limit = _rate_limit(body.get("rate_limit"))
     token = body.get("hubspot_token")
     account = await _check_token(request, token) if token is not None else None
+    signing_secret = _signing_secret(body.get("signing_secret"))
 
     storage = request.app.state.storage
     record = storage.create_integration(
@@ -43,6 +45,7 @@ async def create_integration(request: Request) -> Response:
         on_conflict=on_conflict,
         rate_limit=rate_limit,
         template=template_id,
+        signing_secret=signing_secret,
     )
     return JSONResponse(_integration_view(request, record), 201)
 
@@ -94,10 +97,14 @@ async def update_integration(request: Request) -> Response:
         changes["hubspot"] = {"account": await _check_token(request, token), "connected": True}
         changes["state"], changes["state_reason"] = "ok", None
 
+    signing_secret = _signing_secret(body.get("signing_secret"))
+
     if code is not None:
         storage.add_version(record["id"], code)
     if token is not None:
         storage.set_secrets(record["id"], hubspot_token=token)
+    if signing_secret is not None:
+        storage.set_secrets(record["id"], signing_secret=signing_secret)
     record = storage.update_integration(record["id"], **changes)
     if token is not None:
         storage.unpark_all(record["id"])
@@ -270,6 +277,22 @@ def _event_types(value: Any) -> list[str] | None:
             422, "invalid", f"unknown event types: {', '.join(unknown)}", field="event_types"
         )
     return list(value)
+
+
+def _signing_secret(value: Any) -> str | None:
+    """Dodo's endpoint secret (`whsec_` + base64), pasted from Dodo's dashboard."""
+    if value is None:
+        return None
+    message = "signing_secret must be the whsec_… secret Dodo shows for the endpoint"
+    if not isinstance(value, str) or not value.startswith("whsec_"):
+        raise APIError(422, "invalid", message, field="signing_secret")
+    try:
+        key = base64.b64decode(value.removeprefix("whsec_"), validate=True)
+    except ValueError:
+        raise APIError(422, "invalid", message, field="signing_secret") from None
+    if not key:
+        raise APIError(422, "invalid", message, field="signing_secret")
+    return value
 
 
 def _on_conflict(value: Any) -> str:

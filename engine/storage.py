@@ -92,6 +92,7 @@ class Storage:
         on_conflict: str,
         rate_limit: str | None,
         template: str | None = None,
+        signing_secret: str | None = None,
     ) -> dict[str, Any]:
         integration_id = new_id("int")
         created = now_s()
@@ -110,7 +111,7 @@ class Storage:
             "created_at": created,
             "updated_at": created,
         }
-        signing_secret = "whsec_" + _b64(secrets.token_bytes(24))
+        signing_secret = signing_secret or "whsec_" + _b64(secrets.token_bytes(24))
         sealed = self.box.seal({"signing_secret": signing_secret, "hubspot_token": hubspot_token})
         version = {"version": 1, "code": code, "created_at": created}
 

@@ -43,7 +43,9 @@ def wait_until(
         time.sleep(interval_s)
 
 
-def sign(secret: str, body: bytes, webhook_id: str, timestamp: float | None = None) -> dict[str, str]:
+def sign(
+    secret: str, body: bytes, webhook_id: str, timestamp: float | None = None
+) -> dict[str, str]:
     """Standard Webhooks headers for `body`, as Dodo sends them."""
     import datetime
 

@@ -6,10 +6,10 @@ import json
 import time
 
 import redis
-import transforms
 
+import transforms
 from tests.fake_hubspot import FakeHubSpot
-from tests.harness import Paybridge, sign, wait_until
+from tests.harness import Paybridge, sign
 
 REAL_PAYMENT = "payment.succeeded__real-Bounce-anonymized"
 
@@ -124,7 +124,9 @@ def test_a_handler_that_raises_ends_transform_error_with_its_line(paybridge, hub
         "    phone = data['customer']['phone']\n"
         "    return webhook\n"
     )
-    integration = paybridge.create_integration(name="Broken", code=code, hubspot_token=hubspot.token)
+    integration = paybridge.create_integration(
+        name="Broken", code=code, hubspot_token=hubspot.token
+    )
 
     response = paybridge.post_event(integration, transforms.sample("payment.succeeded"), "msg_e")
 

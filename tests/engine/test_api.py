@@ -6,9 +6,9 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-import transforms
 from starlette.testclient import TestClient
 
+import transforms
 from engine.app import create_app
 from engine.settings import load_settings
 from tests.harness import API_TOKEN, SECRET_KEY
@@ -218,3 +218,20 @@ def test_healthz_and_unknown_ids(client):
     assert client.get("/api/deliveries/dlv_nope").status_code == 404
     assert client.get("/api/integrations/int_nope/deliveries").status_code == 404
     assert client.post("/api/deliveries/dlv_nope/replay").status_code == 404
+
+
+def test_dodo_s_signing_secret_can_be_given_and_replaced(client):
+    dodo_secret = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw"
+    created = client.post(
+        "/api/integrations",
+        json={"name": "C", "template": "contact_from_payment", "signing_secret": dodo_secret},
+    ).json()
+    assert created["signing_secret"] == dodo_secret
+
+    rotated = "whsec_C2FVsBQIhrscChlQIMV+b5sSYspob7oD"
+    patched = client.patch(f"/api/integrations/{created['id']}", json={"signing_secret": rotated})
+    assert patched.json()["signing_secret"] == rotated
+
+    bad = client.patch(f"/api/integrations/{created['id']}", json={"signing_secret": "secret"})
+    assert bad.status_code == 422
+    assert bad.json()["error"]["field"] == "signing_secret"

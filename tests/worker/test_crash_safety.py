@@ -6,8 +6,8 @@ from pathlib import Path
 
 import pytest
 import redis
-import transforms
 
+import transforms
 from engine import redis_server
 from tests.harness import Paybridge, wait_until
 

@@ -7,8 +7,8 @@ from pathlib import Path
 
 import pytest
 import redis
-import transforms
 
+import transforms
 from tests.harness import Paybridge, wait_until
 
 CONTACTS = "/crm/v3/objects/contacts"
