@@ -162,8 +162,8 @@ def _settings() -> Settings:
     except SettingsError as error:
         raise click.ClickException(str(error)) from None
     if "api_token" in settings.generated:
-        click.echo(f"Generated an API token (kept in {settings.data_dir}/api_token):")
-        click.echo(f"  {settings.api_token}")
+        click.echo(f"Generated an API token (kept in {settings.data_dir}/api_token):", err=True)
+        click.echo(f"  {settings.api_token}", err=True)
     return settings
 
 

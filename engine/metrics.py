@@ -4,7 +4,12 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 
-from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, HistogramMetricFamily
+from prometheus_client.core import (
+    CounterMetricFamily,
+    GaugeMetricFamily,
+    HistogramMetricFamily,
+    Metric,
+)
 from prometheus_client.exposition import CONTENT_TYPE_LATEST, generate_latest
 from prometheus_client.registry import Collector, CollectorRegistry
 from starlette.requests import Request
@@ -31,7 +36,7 @@ class RedisCollector(Collector):
     def __init__(self, storage: Storage) -> None:
         self.storage = storage
 
-    def collect(self) -> Iterator[object]:
+    def collect(self) -> Iterator[Metric]:
         counters = self.storage.counters()
         for name, help_text in COUNTERS.items():
             family = CounterMetricFamily(f"paybridge_{name.removesuffix('_total')}", help_text)

@@ -74,7 +74,7 @@ def load_settings(environ: dict[str, str] | None = None) -> Settings:
     env = {key[len(PREFIX) :]: value for key, value in environ.items() if key.startswith(PREFIX)}
 
     data_dir = Path(env.get("DATA_DIR", DEFAULT_DATA_DIR)).resolve()
-    generated = []
+    generated: list[str] = []
     secret_key = env.get("SECRET_KEY") or _kept_secret(data_dir, "secret_key", generated)
     api_token = env.get("API_TOKEN") or _kept_secret(data_dir, "api_token", generated)
 

@@ -228,14 +228,15 @@ class Storage:
         event: dict[str, Any],
     ) -> None:
         created = now_s()
-        data = event.get("data") if isinstance(event.get("data"), dict) else {}
-        customer = data.get("customer") if isinstance(data.get("customer"), dict) else {}
+        data = event.get("data")
+        customer = data.get("customer") if isinstance(data, dict) else None
+        email = customer.get("email") if isinstance(customer, dict) else None
         record = {
             "id": delivery_id,
             "integration_id": integration_id,
             "webhook_id": webhook_id,
             "event_type": str(event.get("type", "")),
-            "customer_email": customer.get("email"),
+            "customer_email": email,
             "status": "pending",
             "reason": None,
             "attempts": 0,

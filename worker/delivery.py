@@ -24,7 +24,7 @@ SANDBOX_RETRY_S = 5.0
 def deliver(runtime: Runtime, delivery_id: str) -> str | None:
     """Run one attempt if nobody else is; return the delivery's status afterwards."""
     storage = runtime.storage
-    held = storage.lock(delivery_id, runtime.settings.lease_s)  # type: ignore[attr-defined]
+    held = storage.lock(delivery_id, runtime.settings.lease_s)
     if held is None:
         return None
     token, interrupted = held
@@ -79,7 +79,7 @@ def _attempt(runtime: Runtime, delivery_id: str) -> str | None:
             code,
             event,
             key=f"{integration['id']}:{version}",
-            allowed_hosts=runtime.settings.allowed_hosts,  # type: ignore[attr-defined]
+            allowed_hosts=runtime.settings.allowed_hosts,
         )
     except SandboxUnavailable as error:
         _retry_later(storage, delivery, f"sandbox unavailable: {error}", SANDBOX_RETRY_S)
@@ -123,7 +123,7 @@ def _send(
     result: dict[str, Any],
 ) -> str:
     storage = runtime.storage
-    settings: Any = runtime.settings
+    settings = runtime.settings
     secrets = storage.get_secrets(integration["id"])
     token = secrets.get("hubspot_token")
     account = account_key(integration.get("hubspot", {}).get("account"), token)
@@ -168,8 +168,8 @@ def _decide(
     account: str,
 ) -> str:
     storage = runtime.storage
-    settings: Any = runtime.settings
-    common = {
+    settings = runtime.settings
+    common: dict[str, Any] = {
         "attempts": attempts,
         "handler_version": version,
         "last_status_code": outcome.status_code,

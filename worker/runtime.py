@@ -8,6 +8,7 @@ import hashlib
 import httpx
 import redis
 
+from engine.settings import Settings
 from engine.storage import Storage
 from sandbox import Limits, SandboxPool
 
@@ -18,7 +19,7 @@ WORKER_SANDBOX_PROCESSES = 2
 
 @dataclasses.dataclass
 class Runtime:
-    settings: object
+    settings: Settings
     storage: Storage
     pool: SandboxPool
     http: httpx.Client
@@ -29,12 +30,12 @@ class Runtime:
         self.http.close()
 
 
-def build_runtime(settings: object, storage: Storage, client: redis.Redis) -> Runtime:
+def build_runtime(settings: Settings, storage: Storage, client: redis.Redis) -> Runtime:
     limits = Limits(
-        timeout_ms=settings.sandbox_timeout_ms,  # type: ignore[attr-defined]
-        memory_mb=settings.sandbox_memory_mb,  # type: ignore[attr-defined]
+        timeout_ms=settings.sandbox_timeout_ms,
+        memory_mb=settings.sandbox_memory_mb,
     )
-    timeout_s = settings.http_timeout_s  # type: ignore[attr-defined]
+    timeout_s = settings.http_timeout_s
     http = httpx.Client(
         timeout=httpx.Timeout(timeout_s, connect=min(5.0, timeout_s)),
         follow_redirects=False,
