@@ -9,6 +9,7 @@ plain dicts, lists and the webhook, and an explicit copy of a small set of built
 
 from __future__ import annotations
 
+import _strptime  # type: ignore[import-not-found]  # noqa: F401 - datetime.strptime imports it from C
 import datetime
 import decimal
 import json
@@ -212,7 +213,11 @@ def _printer(output: OutputLimit) -> Callable[..., Any]:
 
 
 def _through_guard(func: Callable[..., Any]) -> Callable[..., Any]:
-    """Wrap a builtin that would iterate its argument in C, so it iterates through the guard."""
+    """Wrap a builtin that would iterate its argument in C, so it iterates through the guard.
+
+    RestrictedPython 9.0 took `tuple`, `sorted` and `zip` out of its safe builtins for this
+    reason (issue #335): C iteration skips `_getiter_`.
+    """
 
     def wrapper(*args: Any, **kwargs: Any) -> Any:
         if args:
@@ -247,6 +252,17 @@ def _dict(*args: Any, **kwargs: Any) -> dict[Any, Any]:
     return dict(*args, **kwargs)
 
 
+def _filter(func: Callable[..., Any] | None, iterable: Iterable[Any]) -> Any:
+    return filter(func, _GuardedIterable(iterable))
+
+
+def _reversed(sequence: Any) -> Any:
+    # reversed() reads a sequence from its end, so it cannot go through _GuardedIterable; the
+    # same type check as the iteration guard keeps it off frames, modules and mapping proxies.
+    guarded_iter(sequence)
+    return reversed(sequence)
+
+
 def _min_max(func: Callable[..., Any]) -> Callable[..., Any]:
     def wrapper(*args: Any, **kwargs: Any) -> Any:
         if len(args) == 1:
@@ -257,27 +273,51 @@ def _min_max(func: Callable[..., Any]) -> Callable[..., Any]:
     return wrapper
 
 
+# The types whose builtin name is a guarded wrapper, so `isinstance(x, list)` still works.
+_WRAPPED_TYPES: dict[Callable[..., Any], type] = {}
+
+
+def _real_types(classinfo: Any) -> Any:
+    if isinstance(classinfo, tuple):
+        return tuple(_real_types(item) for item in classinfo)
+    if callable(classinfo) and not isinstance(classinfo, type):
+        return _WRAPPED_TYPES.get(classinfo, classinfo)
+    return classinfo
+
+
+def guarded_isinstance(obj: Any, classinfo: Any) -> bool:
+    return isinstance(obj, _real_types(classinfo))
+
+
+def guarded_issubclass(cls: Any, classinfo: Any) -> bool:
+    return issubclass(cls, _real_types(classinfo))
+
+
 def _builtins() -> dict[str, Any]:
     builtins = dict(_restricted_safe_builtins)
     for name in ("setattr", "delattr", "_getattr_"):
         builtins.pop(name, None)
-    for func in (list, tuple, set, frozenset, sorted, sum, enumerate, any, all, reversed):
+    for func in (list, tuple, set, frozenset, sorted, sum, enumerate, any, all):
         builtins[func.__name__] = _through_guard(func)
     builtins.update(
         {
             "dict": _dict,
             "zip": _zip,
             "map": _map,
-            "filter": lambda func, iterable: filter(func, _GuardedIterable(iterable)),
+            "filter": _filter,
+            "reversed": _reversed,
             "min": _min_max(min),
             "max": _min_max(max),
             "iter": guarded_iter,
             "next": next,
             "getattr": guarded_getattr,
             "hasattr": guarded_hasattr,
-            "isinstance": isinstance,
+            "isinstance": guarded_isinstance,
+            "issubclass": guarded_issubclass,
         }
     )
+    for real in (list, tuple, set, frozenset, dict):
+        _WRAPPED_TYPES[builtins[real.__name__]] = real
     return builtins
 
 
@@ -381,21 +421,29 @@ def _shared_modules() -> dict[str, Module]:
 
 _SHARED_MODULES = _shared_modules()
 IMPORTABLE = tuple(sorted([*_SHARED_MODULES, "random"]))
+# Modules that datetime's C code imports for itself (strftime needs `time`, strptime needs
+# `_strptime`). CPython's PyImport_Import calls the `__import__` of the calling frame's
+# builtins, which inside a handler is the one below, with an empty *list* as fromlist; an
+# import statement passes None or a tuple. Both modules are loaded already, and
+# PyImport_Import takes them from sys.modules, so the handler is given nothing.
+_C_IMPORTS = frozenset({"time", "_strptime"})
 
 
-def _importer(seed: int) -> Callable[..., Module]:
+def _importer(seed: int) -> Callable[..., Module | None]:
     """`import` for one run: the shared facades, and a `random` of this run's own."""
     own_random: list[Module] = []
 
     def guarded_import(
         name: str, globals: Any = None, locals: Any = None, fromlist: Any = (), level: int = 0
-    ) -> Module:
+    ) -> Module | None:
         if level == 0 and name in _SHARED_MODULES:
             return _SHARED_MODULES[name]
         if level == 0 and name == "random":
             if not own_random:
                 own_random.append(_random_module(seed))
             return own_random[0]
+        if type(fromlist) is list and not fromlist and name in _C_IMPORTS:
+            return None
         allowed = ", ".join(IMPORTABLE)
         raise ImportError(f"import of {name!r} is not allowed; a handler may import {allowed}")
 

@@ -7,7 +7,7 @@ from starlette.applications import Starlette
 from starlette.exceptions import HTTPException
 from starlette.middleware import Middleware
 from starlette.requests import Request
-from starlette.responses import JSONResponse, Response
+from starlette.responses import Response
 
 from .associations import AssociationRoutes
 from .control import ControlError, ControlRoutes, control_error
@@ -16,6 +16,7 @@ from .errors import HubSpotError, new_correlation_id, not_found, status_error
 from .gateway import CALL_SCOPE_KEY, ApiGateway, is_api_path
 from .portal import PortalRoutes
 from .properties import PropertyRoutes
+from .responses import HubSpotJSONResponse
 from .state import FakeState
 
 
@@ -36,20 +37,25 @@ def create_app(state: FakeState) -> Starlette:
             ControlError: control_error,
         },
     )
+    app.router.redirect_slashes = False  # HubSpot does not redirect; a stray slash is a 404
     app.state.fake = state
     return app
 
 
-async def _hubspot_error(request: Request, error: HubSpotError) -> Response:
-    return JSONResponse(
+async def _hubspot_error(request: Request, error: Exception) -> Response:
+    if not isinstance(error, HubSpotError):
+        raise error
+    return HubSpotJSONResponse(
         error.body(_correlation_id(request)), status_code=error.status_code, headers=error.headers
     )
 
 
-async def _http_error(request: Request, error: HTTPException) -> Response:
+async def _http_error(request: Request, error: Exception) -> Response:
     """Unknown paths and methods, answered in HubSpot's error shape on API paths."""
+    if not isinstance(error, HTTPException):
+        raise error
     if not is_api_path(request.url.path):
-        return JSONResponse({"error": error.detail}, status_code=error.status_code)
+        return HubSpotJSONResponse({"error": error.detail}, status_code=error.status_code)
     hubspot_error = not_found() if error.status_code == 404 else status_error(error.status_code)
     if error.status_code == 405:
         hubspot_error.message = f"Method {request.method} is not allowed on {request.url.path}"

@@ -11,12 +11,13 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from starlette.requests import Request
-from starlette.responses import JSONResponse, Response
+from starlette.responses import Response
 from starlette.routing import Route
 
 from .auth import require_scope
 from .errors import HubSpotError, missing_required_fields, validation_error
 from .gateway import api_call
+from .responses import HubSpotJSONResponse
 from .schema import OBJECT_TYPES, ObjectType, require_object_type
 from .state import CrmObject, FakeState, now_iso
 
@@ -172,7 +173,7 @@ class AssociationRoutes:
             }
             for to_id, type_ids in links.items()
         ]
-        return JSONResponse({"results": results})
+        return HubSpotJSONResponse({"results": results})
 
     async def associate_default(self, request: Request) -> Response:
         from_type, to_type = self._types(request)
@@ -193,7 +194,7 @@ class AssociationRoutes:
         ]
         body = {"status": "COMPLETE", "results": results, "startedAt": started_at}
         body["completedAt"] = now_iso()
-        return JSONResponse(body)
+        return HubSpotJSONResponse(body)
 
     async def associate_labeled(self, request: Request) -> Response:
         from_type, to_type = self._types(request)
@@ -223,7 +224,7 @@ class AssociationRoutes:
             "toObjectId": int(to_id),
             "labels": labels,
         }
-        return JSONResponse(body, status_code=201)
+        return HubSpotJSONResponse(body, status_code=201)
 
     async def remove_association(self, request: Request) -> Response:
         from_type, to_type = self._types(request)

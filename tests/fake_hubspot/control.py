@@ -4,7 +4,8 @@
 | --- | --- |
 | `GET /_fake/health` | `{"status": "ok", "portalId": …}` once serving |
 | `POST /_fake/reset` | back to the state at start (CLI tokens and rate limit kept) |
-| `POST /_fake/tokens` | `{"token", "scopes": [...] or null, "oauth": false}` accept a token |
+| `POST /_fake/tokens` | `{"token", "scopes": [..] or null, "oauth", "expires_in_s"}` |
+| `DELETE /_fake/tokens/{token}` | stop accepting a token (an uninstalled app) |
 | `GET /_fake/contacts`, `/_fake/deals`, `/_fake/objects/{type}` | live records, with associations |
 | `GET /_fake/requests` | API requests received, newest last (at most 10,000) |
 | `GET/POST/DELETE /_fake/faults` | list, add (`{"kind", "count", "path_prefix", …}`), clear |
@@ -23,7 +24,7 @@ from starlette.routing import Route
 
 from .faults import Fault, FaultSpecError
 from .ratelimit import DEFAULT_INTERVAL_MS
-from .schema import resolve_object_type
+from .schema import OBJECT_TYPES, resolve_object_type
 from .state import FakeState
 
 
@@ -40,6 +41,7 @@ class ControlRoutes:
             Route("/_fake/health", self.health, methods=["GET"]),
             Route("/_fake/reset", self.reset, methods=["POST"]),
             Route("/_fake/tokens", self.add_token, methods=["POST"]),
+            Route("/_fake/tokens/{token}", self.remove_token, methods=["DELETE"]),
             Route("/_fake/contacts", self.contacts, methods=["GET"]),
             Route("/_fake/deals", self.deals, methods=["GET"]),
             Route("/_fake/objects/{object_type}", self.objects, methods=["GET"]),
@@ -68,14 +70,26 @@ class ControlRoutes:
         ):
             raise ControlError("scopes must be a list of strings or null")
 
-        grant = self.state.add_token(token, scopes, bool(body.get("oauth", False)))
+        expires_in_s = body.get("expires_in_s")
+        if expires_in_s is not None and (
+            isinstance(expires_in_s, bool) or not isinstance(expires_in_s, int | float)
+        ):
+            raise ControlError("expires_in_s must be a number of seconds or null")
+
+        oauth = bool(body.get("oauth", False))
+        grant = self.state.add_token(token, scopes, oauth, expires_in_s)
         return JSONResponse(grant.to_json(), status_code=201)
 
+    async def remove_token(self, request: Request) -> Response:
+        if not self.state.remove_token(request.path_params["token"]):
+            raise ControlError("no such token")
+        return Response(status_code=204)
+
     async def contacts(self, request: Request) -> Response:
-        return JSONResponse(self.state.dump_objects(resolve_object_type("contacts")))
+        return JSONResponse(self.state.dump_objects(OBJECT_TYPES["contacts"]))
 
     async def deals(self, request: Request) -> Response:
-        return JSONResponse(self.state.dump_objects(resolve_object_type("deals")))
+        return JSONResponse(self.state.dump_objects(OBJECT_TYPES["deals"]))
 
     async def objects(self, request: Request) -> Response:
         object_type = resolve_object_type(request.path_params["object_type"])

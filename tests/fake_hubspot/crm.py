@@ -7,7 +7,7 @@ case-insensitively; creating a second one is HubSpot's 409 with the existing id 
 from __future__ import annotations
 
 from starlette.requests import Request
-from starlette.responses import JSONResponse, Response
+from starlette.responses import Response
 from starlette.routing import Route
 
 from .associations import (
@@ -24,6 +24,7 @@ from .errors import (
     validation_error,
 )
 from .gateway import ApiCall, api_call
+from .responses import HubSpotJSONResponse
 from .schema import DEFAULT_PIPELINE_ID, ObjectType, require_object_type
 from .search import search_records
 from .state import CrmObject, FakeState, now_iso
@@ -67,7 +68,7 @@ class CrmRoutes:
             properties["pipeline"] = DEFAULT_PIPELINE_ID
         record = self.state.create_object(object_type, properties)
         store_links(self.state, record, links)
-        return JSONResponse(record.to_json(), status_code=201)
+        return HubSpotJSONResponse(record.to_json(), status_code=201)
 
     async def read_object(self, request: Request) -> Response:
         call, object_type = _begin(request)
@@ -78,7 +79,7 @@ class CrmRoutes:
         associations = _requested_list(request, "associations")
         if associations:
             body["associations"] = self._associations_block(record, associations)
-        return JSONResponse(body)
+        return HubSpotJSONResponse(body)
 
     async def update_object(self, request: Request) -> Response:
         call, object_type = _begin(request)
@@ -94,7 +95,7 @@ class CrmRoutes:
         self._refuse_duplicate_email(object_type, properties, record.id)
 
         self.state.update_object(record, properties)
-        return JSONResponse(record.to_json())
+        return HubSpotJSONResponse(record.to_json())
 
     async def archive_object(self, request: Request) -> Response:
         call, object_type = _begin(request)
@@ -122,13 +123,13 @@ class CrmRoutes:
         }
         if after + limit < len(records):
             body["paging"] = {"next": {"after": str(after + limit)}}
-        return JSONResponse(body)
+        return HubSpotJSONResponse(body)
 
     async def search(self, request: Request) -> Response:
         call, object_type = _begin(request)
         require_scope(call.grant, object_type.read_scope)
 
-        return JSONResponse(search_records(self.state, object_type, call.json_object()))
+        return HubSpotJSONResponse(search_records(self.state, object_type, call.json_object()))
 
     async def batch_upsert(self, request: Request) -> Response:
         """Create or update each input by a unique property such as a contact's email."""
@@ -149,7 +150,7 @@ class CrmRoutes:
 
         body = {"status": "COMPLETE", "results": results, "startedAt": started_at}
         body["completedAt"] = now_iso()
-        return JSONResponse(body)
+        return HubSpotJSONResponse(body)
 
     def _plan_upsert(self, object_type: ObjectType, item: dict):
         id_property = item["idProperty"]

@@ -92,6 +92,17 @@ def unauthorized() -> HubSpotError:
     )
 
 
+def expired_authentication(expired_for_s: float, expired_at: str) -> HubSpotError:
+    """HubSpot's 401 for an access token past its lifetime (airbyte#74726, hubspot-api-php#363)."""
+    return HubSpotError(
+        401,
+        "EXPIRED_AUTHENTICATION",
+        f"The OAuth token used to make this call expired {_elapsed(expired_for_s)} ago.",
+        extra={"context": {"expire time": [expired_at]}},
+        headers={"x-hubspot-auth-failure": "401 Unauthorized"},
+    )
+
+
 def missing_scopes(required_any_of: Iterable[str]) -> HubSpotError:
     errors = [
         {
@@ -145,6 +156,14 @@ def status_error(status_code: int, message: str | None = None, category: str | N
         category or CATEGORY_BY_STATUS.get(status_code, "ERROR"),
         message or MESSAGE_BY_STATUS.get(status_code, "An error occurred"),
     )
+
+
+def _elapsed(seconds: float) -> str:
+    """`0 second(s)`, `19884 day(s)`: the units HubSpot counts an expiry in."""
+    for unit, size in (("day", 86_400), ("hour", 3_600), ("minute", 60)):
+        if seconds >= size:
+            return f"{int(seconds // size)} {unit}(s)"
+    return f"{int(seconds)} second(s)"
 
 
 def _end_position(raw_body: bytes) -> tuple[int, int]:

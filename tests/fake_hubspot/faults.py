@@ -4,8 +4,9 @@ connection instead of (or before) their normal answer."""
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
+
+from starlette.types import Receive
 
 from .ratelimit import POLICIES, TEN_SECONDLY
 
@@ -100,7 +101,7 @@ class FaultQueue:
         return [fault.to_json() for fault in self._faults]
 
 
-async def drop_connection(receive: Callable[[], Awaitable[dict]]) -> None:
+async def drop_connection(receive: Receive) -> None:
     """Close the client's connection without writing a byte of response.
 
     uvicorn answers 500 for an app that raises or returns without responding, so the socket is

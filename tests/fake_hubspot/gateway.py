@@ -9,17 +9,26 @@ from __future__ import annotations
 
 import asyncio
 import json
+import time
 from dataclasses import dataclass
+from datetime import UTC, datetime
 
 from starlette.requests import Request
-from starlette.responses import JSONResponse
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from .auth import TokenGrant, bearer_token
-from .errors import HubSpotError, invalid_json, new_correlation_id, status_error, unauthorized
+from .errors import (
+    HubSpotError,
+    expired_authentication,
+    invalid_json,
+    new_correlation_id,
+    status_error,
+    unauthorized,
+)
 from .faults import Fault, drop_connection
 from .ratelimit import rate_limit_body
-from .state import FakeState, RequestRecord
+from .responses import HubSpotJSONResponse
+from .state import FakeState, RequestRecord, format_instant
 
 CONTROL_PREFIX = "/_fake"
 CALL_SCOPE_KEY = "fake_hubspot.call"
@@ -90,71 +99,92 @@ class ApiGateway:
             return
 
         raw_body = await _read_body(receive)
-        call = ApiCall(new_correlation_id(), raw_body)
-        method, path = scope["method"], scope["path"]
-        token = bearer_token(scope["headers"])
-        record = RequestRecord(
-            method, path, scope["query_string"], raw_body, token, call.correlation_id
-        )
-        self.state.requests.append(record)
-        self.state.stats.requests += 1
+        call, record = self._record_request(scope, raw_body)
+        stamped = _StampedSend(send, call.correlation_id, record, self.state)
 
-        fault = self.state.faults.take(method, path)
+        fault = self.state.faults.take(scope["method"], scope["path"])
         if fault is not None:
             record.fault = fault.kind
-            if fault.kind == "drop":
-                self.state.stats.dropped += 1
-                await drop_connection(receive)
+            if await self._apply_fault(scope, receive, stamped, fault, call, record.token):
                 return
-            if fault.kind == "slow":
-                await asyncio.sleep(fault.delay_s)
 
-        grant = self.state.tokens.get(token) if token is not None else None
-        stamped = _StampedSend(send, call.correlation_id, record, self.state)
-        if fault is not None and fault.kind in ("rate_limit", "status"):
-            await self._answer_fault(scope, receive, stamped, fault, grant, call)
-            return
-        if grant is None:
-            await _answer_error(scope, receive, stamped, unauthorized(), call.correlation_id)
+        grant, error = self._authenticate(record.token)
+        if error is not None:
+            await _answer_error(scope, receive, stamped, error, call.correlation_id)
             return
 
         call.grant = grant
-        searching = is_search_path(path)
-        admission = self.state.limiter.admit(grant, is_search=searching)
+        admission = self.state.limiter.admit(grant, is_search=is_search_path(scope["path"]))
         stamped.headers = admission.headers
         if admission.policy is not None:
             body = rate_limit_body(
                 admission.policy, call.correlation_id, self.state.portal_id, grant
             )
-            await JSONResponse(body, status_code=429)(scope, receive, stamped)
+            await HubSpotJSONResponse(body, status_code=429)(scope, receive, stamped)
             return
 
         scope[CALL_SCOPE_KEY] = call
         await self.app(scope, _replay(raw_body, receive), stamped)
 
-    async def _answer_fault(
+    def _record_request(self, scope: Scope, raw_body: bytes) -> tuple[ApiCall, RequestRecord]:
+        call = ApiCall(new_correlation_id(), raw_body)
+        record = RequestRecord(
+            method=scope["method"],
+            path=scope["path"],
+            query_string=scope["query_string"],
+            raw_body=raw_body,
+            token=bearer_token(scope["headers"]),
+            correlation_id=call.correlation_id,
+        )
+        self.state.requests.append(record)
+        self.state.stats.requests += 1
+        return call, record
+
+    async def _apply_fault(
         self,
         scope: Scope,
         receive: Receive,
         send: _StampedSend,
         fault: Fault,
-        grant: TokenGrant | None,
         call: ApiCall,
-    ) -> None:
+        token: str | None,
+    ) -> bool:
+        """Act out a fault; True when it answered (or dropped) the request itself."""
+        if fault.kind == "slow":
+            await asyncio.sleep(fault.delay_s)
+            return False
+        if fault.kind == "drop":
+            self.state.stats.dropped += 1
+            await drop_connection(receive)
+            return True
+
         limiter = self.state.limiter
-        headers_grant = grant or _ANONYMOUS
+        grant = self.state.tokens.get(token) if token is not None else None
         if fault.kind == "rate_limit":
-            send.headers = limiter.refusal_headers(headers_grant, fault.policy)
+            send.headers = limiter.refusal_headers(grant or _ANONYMOUS, fault.policy)
             send.headers += fault.retry_after_header()
             body = rate_limit_body(fault.policy, call.correlation_id, self.state.portal_id, grant)
-            await JSONResponse(body, status_code=429)(scope, receive, send)
-            return
+            await HubSpotJSONResponse(body, status_code=429)(scope, receive, send)
+            return True
 
         if grant is not None and not is_search_path(scope["path"]):
             send.headers = limiter.current_headers(grant)
         send.headers += fault.retry_after_header()
         error = status_error(fault.status, fault.message, fault.category)
         await _answer_error(scope, receive, send, error, call.correlation_id)
+        return True
+
+    def _authenticate(self, token: str | None) -> tuple[TokenGrant, HubSpotError | None]:
+        """The token's grant, or the 401 HubSpot gives for a missing, unknown or expired one."""
+        grant = self.state.tokens.get(token) if token is not None else None
+        if grant is None:
+            return _ANONYMOUS, unauthorized()
+
+        expired_for_s = grant.expired_for_s(time.time())
+        if expired_for_s is not None:
+            expired_at = format_instant(datetime.fromtimestamp(grant.expires_at or 0, UTC))
+            return grant, expired_authentication(expired_for_s, expired_at)
+        return grant, None
 
 
 class _StampedSend:
@@ -182,7 +212,7 @@ class _StampedSend:
 async def _answer_error(
     scope: Scope, receive: Receive, send: Send, error: HubSpotError, correlation_id: str
 ) -> None:
-    response = JSONResponse(
+    response = HubSpotJSONResponse(
         error.body(correlation_id), status_code=error.status_code, headers=error.headers
     )
     await response(scope, receive, send)

@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 from starlette.requests import Request
-from starlette.responses import JSONResponse, Response
+from starlette.responses import Response
 from starlette.routing import Route
 
 from .auth import require_scope
 from .errors import not_found, validation_error
 from .gateway import api_call
 from .ratelimit import DAILY_LIMIT
+from .responses import HubSpotJSONResponse
 from .schema import (
     DEFAULT_DEAL_STAGES,
     DEFAULT_PIPELINE_ID,
@@ -38,7 +39,7 @@ class PortalRoutes:
 
     async def account_details(self, request: Request) -> Response:
         currencies = self.state.currencies
-        return JSONResponse(
+        return HubSpotJSONResponse(
             {
                 "portalId": self.state.portal_id,
                 "accountType": "STANDARD",
@@ -61,23 +62,23 @@ class PortalRoutes:
             "collectedAt": now_iso(),
             "fetchStatus": "SUCCESS",
         }
-        return JSONResponse({"results": [item]})
+        return HubSpotJSONResponse({"results": [item]})
 
     async def list_pipelines(self, request: Request) -> Response:
         self._require_deals(request)
-        return JSONResponse({"results": [_default_pipeline()]})
+        return HubSpotJSONResponse({"results": [_default_pipeline()]})
 
     async def read_pipeline(self, request: Request) -> Response:
         self._require_deals(request)
         if request.path_params["pipeline_id"] != DEFAULT_PIPELINE_ID:
             raise not_found()
-        return JSONResponse(_default_pipeline())
+        return HubSpotJSONResponse(_default_pipeline())
 
     async def list_stages(self, request: Request) -> Response:
         self._require_deals(request)
         if request.path_params["pipeline_id"] != DEFAULT_PIPELINE_ID:
             raise not_found()
-        return JSONResponse({"results": _default_pipeline()["stages"]})
+        return HubSpotJSONResponse({"results": _default_pipeline()["stages"]})
 
     def _require_deals(self, request: Request) -> None:
         object_type = require_object_type(request.path_params["object_type"])

@@ -5,12 +5,13 @@ from __future__ import annotations
 import re
 
 from starlette.requests import Request
-from starlette.responses import JSONResponse, Response
+from starlette.responses import Response
 from starlette.routing import Route
 
 from .auth import require_scope
 from .errors import HubSpotError, missing_required_fields, not_found, validation_error
 from .gateway import ApiCall, api_call
+from .responses import HubSpotJSONResponse
 from .schema import (
     FIELD_TYPES_BY_TYPE,
     PROPERTY_TYPES,
@@ -43,7 +44,9 @@ class PropertyRoutes:
         object_type = self._readable(request)
 
         definitions = self.state.properties[object_type.name].values()
-        return JSONResponse({"results": [definition.to_json() for definition in definitions]})
+        return HubSpotJSONResponse(
+            {"results": [definition.to_json() for definition in definitions]}
+        )
 
     async def read_property(self, request: Request) -> Response:
         object_type = self._readable(request)
@@ -52,7 +55,7 @@ class PropertyRoutes:
         definition = self.state.property(object_type, name)
         if definition is None:
             raise not_found(f"Unable to find property {name} for object type {object_type.type_id}")
-        return JSONResponse(definition.to_json())
+        return HubSpotJSONResponse(definition.to_json())
 
     async def create_property(self, request: Request) -> Response:
         call, object_type = self._writable(request)
@@ -69,7 +72,7 @@ class PropertyRoutes:
                 f"Property named '{definition.name}' already exists.",
             )
         self.state.properties[object_type.name][definition.name] = definition
-        return JSONResponse(definition.to_json(), status_code=201)
+        return HubSpotJSONResponse(definition.to_json(), status_code=201)
 
     async def list_groups(self, request: Request) -> Response:
         object_type = self._readable(request)
@@ -79,7 +82,7 @@ class PropertyRoutes:
             {"name": name, "label": label, "displayOrder": order, "archived": False}
             for order, (name, label) in enumerate(groups.items())
         ]
-        return JSONResponse({"results": results})
+        return HubSpotJSONResponse({"results": results})
 
     async def create_group(self, request: Request) -> Response:
         call, object_type = self._writable(request)
@@ -101,7 +104,7 @@ class PropertyRoutes:
             "displayOrder": body.get("displayOrder", -1),
             "archived": False,
         }
-        return JSONResponse(group, status_code=201)
+        return HubSpotJSONResponse(group, status_code=201)
 
     def _readable(self, request: Request) -> ObjectType:
         object_type = require_object_type(request.path_params["object_type"])

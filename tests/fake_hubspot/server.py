@@ -1,8 +1,8 @@
 """Run the fake HubSpot in a child process and drive its control API, with no pytest needed.
 
-with FakeHubSpot() as hubspot:
-    httpx.post(f"{hubspot.base_url}/crm/v3/objects/contacts", headers=hubspot.auth_headers, ...)
-    assert hubspot.contacts()[0]["properties"]["email"] == "jane@example.com"
+Usage: `with FakeHubSpot() as hubspot:` then send requests to `hubspot.base_url` with
+`hubspot.auth_headers`, and inspect what arrived with `hubspot.contacts()` or `hubspot.requests()`.
+Benchmarks that outlive a `with` block use `start_fake_hubspot()` and call `.stop()`.
 """
 
 from __future__ import annotations
@@ -89,7 +89,10 @@ class FakeHubSpot:
         self._finalizer = weakref.finalize(self, _stop_process, self._process)
         try:
             self.base_url = _read_ready_url(self._process, deadline).decode()
-            self._client = httpx.Client(base_url=self.base_url, timeout=CONTROL_TIMEOUT_S)
+            # trust_env off: a proxy from the environment must never see calls meant for 127.0.0.1
+            self._client = httpx.Client(
+                base_url=self.base_url, timeout=CONTROL_TIMEOUT_S, trust_env=False
+            )
             self._wait_healthy(deadline)
         except BaseException:
             self.stop()
@@ -107,6 +110,11 @@ class FakeHubSpot:
         self._process = None
 
     @property
+    def process(self) -> subprocess.Popen | None:
+        """The child process while it runs."""
+        return self._process
+
+    @property
     def running(self) -> bool:
         return self._process is not None and self._process.poll() is None
 
@@ -116,10 +124,24 @@ class FakeHubSpot:
         self._control("POST", "/_fake/reset")
 
     def add_token(
-        self, token: str, scopes: Iterable[str] | None = None, *, oauth: bool = False
+        self,
+        token: str,
+        scopes: Iterable[str] | None = None,
+        *,
+        oauth: bool = False,
+        expires_in_s: float | None = None,
     ) -> None:
-        body = {"token": token, "scopes": list(scopes) if scopes is not None else None}
-        self._control("POST", "/_fake/tokens", json={**body, "oauth": oauth})
+        """Accept `token`; scopes None grants all; `expires_in_s` 0 makes it expired at once."""
+        body = {
+            "token": token,
+            "scopes": list(scopes) if scopes is not None else None,
+            "oauth": oauth,
+            "expires_in_s": expires_in_s,
+        }
+        self._control("POST", "/_fake/tokens", json=body)
+
+    def remove_token(self, token: str) -> None:
+        self._control("DELETE", f"/_fake/tokens/{token}")
 
     def contacts(self) -> list[dict]:
         return self._control("GET", "/_fake/contacts")
@@ -167,7 +189,7 @@ class FakeHubSpot:
             raise FakeHubSpotError(
                 f"{method} {path} answered {response.status_code}: {response.text}"
             )
-        return response.json()
+        return response.json() if response.content else None
 
     def _command(self) -> list[str]:
         command = [sys.executable, "-m", "tests.fake_hubspot", "--exit-with-parent"]

@@ -41,6 +41,7 @@ class CrmObject:
 
     def to_json(self, property_names: Iterable[str] | None = None) -> dict:
         """HubSpot's SimplePublicObject; all stored values unless names are asked for."""
+        properties: dict[str, str | None]
         if property_names is None:
             properties = dict(self.properties)
         else:
@@ -133,11 +134,20 @@ class FakeState:
     # tokens and portal settings
 
     def add_token(
-        self, token: str, scopes: Iterable[str] | None, oauth: bool = False
+        self,
+        token: str,
+        scopes: Iterable[str] | None,
+        oauth: bool = False,
+        expires_in_s: float | None = None,
     ) -> TokenGrant:
-        grant = TokenGrant(token, frozenset(scopes) if scopes is not None else None, oauth)
+        expires_at = time.time() + expires_in_s if expires_in_s is not None else None
+        scope_set = frozenset(scopes) if scopes is not None else None
+        grant = TokenGrant(token, scope_set, oauth, expires_at)
         self.tokens[token] = grant
         return grant
+
+    def remove_token(self, token: str) -> bool:
+        return self.tokens.pop(token, None) is not None
 
     def set_currencies(self, codes: Iterable[str]) -> None:
         self.currencies = [code.upper() for code in codes]
