@@ -15,6 +15,7 @@ import collections
 import importlib
 import json
 import os
+import select
 import sys
 import types
 from collections.abc import Callable
@@ -30,6 +31,8 @@ from .protocol import ChannelClosed, read_frame, write_frame
 CACHED_HANDLERS = 256
 RECURSION_LIMIT = 400
 IN_FD, OUT_FD = 0, 1
+# How often an idle process checks that the process that started it is still alive.
+PARENT_CHECK_S = 1.0
 
 
 def main() -> None:
@@ -47,7 +50,10 @@ def main() -> None:
 
 def _serve(limits: Limits, helpers: dict[str, Callable[..., Any]]) -> None:
     cache: collections.OrderedDict[str, types.CodeType] = collections.OrderedDict()
+    parent = os.getppid()
     while True:
+        if not _wait_for_request(parent):
+            return
         try:
             request = read_frame(IN_FD)
         except ChannelClosed:
@@ -60,6 +66,19 @@ def _serve(limits: Limits, helpers: dict[str, Callable[..., Any]]) -> None:
         write_frame(OUT_FD, result)
         if result.get("recycle"):
             return
+
+
+def _wait_for_request(parent: int) -> bool:
+    """Wait for the next request; False once the parent is gone.
+
+    A dead parent normally closes the pipe, which ends the read below. But a process the parent
+    forked without exec (a forking job runner, say) holds the pipe open too, so the idle process
+    also watches for being handed to another parent, and leaves rather than wait forever.
+    """
+    while not select.select([IN_FD], [], [], PARENT_CHECK_S)[0]:
+        if os.getppid() != parent:
+            return False
+    return True
 
 
 def _run(
