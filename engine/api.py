@@ -3,8 +3,11 @@
 from __future__ import annotations
 
 import base64
+import contextlib
+from collections.abc import AsyncIterator
 from typing import Any
 
+import httpx
 from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
@@ -13,12 +16,20 @@ from starlette.routing import Route
 import transforms
 from sandbox import check_handler
 
+from . import preflight
 from .hubspot_account import HubSpotUnreachable, TokenRejected, check_private_app_token
 from .responses import APIError, api, json_body
 from .settings import SettingsError, parse_rate_limit
-from .storage import ON_CONFLICT, STATUSES, NotFound
+from .storage import ON_CONFLICT, ON_MISSING, STATUSES, NotFound
 
 MAX_PAGE = 200
+# HubSpot's refusal of a property create → (paybridge status, error code)
+_HUBSPOT_REFUSALS = {
+    400: (422, "hubspot_rejected"),
+    401: (422, "token_rejected"),
+    403: (403, "missing_scopes"),
+    409: (409, "already_exists"),
+}
 DEFAULT_TEST_EVENT_TYPE = "payment.succeeded"
 
 
@@ -30,6 +41,7 @@ async def create_integration(request: Request) -> Response:
     _check_code(request, code)
     event_types = _event_types(body.get("event_types"))
     on_conflict = _on_conflict(body.get("on_conflict", "update"))
+    on_missing = _on_missing(body.get("on_missing", "create"))
     rate_limit = _rate_limit(body.get("rate_limit"))
     token = body.get("hubspot_token")
     account = await _check_token(request, token) if token is not None else None
@@ -43,6 +55,7 @@ async def create_integration(request: Request) -> Response:
         hubspot_token=token,
         hubspot_account=account,
         on_conflict=on_conflict,
+        on_missing=on_missing,
         rate_limit=rate_limit,
         template=template_id,
         signing_secret=signing_secret,
@@ -85,6 +98,8 @@ async def update_integration(request: Request) -> Response:
         changes["event_types"] = _event_types(body["event_types"])
     if "on_conflict" in body:
         changes["on_conflict"] = _on_conflict(body["on_conflict"])
+    if "on_missing" in body:
+        changes["on_missing"] = _on_missing(body["on_missing"])
     if "rate_limit" in body:
         changes["rate_limit"] = _rate_limit(body["rate_limit"])
     code = None
@@ -125,6 +140,7 @@ async def test_transform(request: Request) -> Response:
     if not isinstance(code, str):
         raise APIError(422, "invalid", "code must be the handler's source text", field="code")
     event = _test_event(request, body)
+    integration = _test_integration(request, body.get("integration_id"))
 
     problems = check_handler(code, request.app.state.pool_limits)
     if problems:
@@ -136,7 +152,55 @@ async def test_transform(request: Request) -> Response:
     pool = await run_in_threadpool(request.app.state.sandbox)
     allowed_hosts = request.app.state.settings.allowed_hosts
     result = await run_in_threadpool(pool.run, code, event, allowed_hosts=allowed_hosts)
-    return JSONResponse(_test_view(result))
+    view = _test_view(result)
+    if integration is not None and result.get("request") and not result.get("skipped"):
+        refresh = body.get("refresh") is True
+        async with _account_schema(request, integration, refresh) as schema:
+            if schema is not None:
+                scopes = _granted_scopes(request, integration)
+                view["findings"] = await preflight.check_request(
+                    result["request"], schema, scopes, integration["id"]
+                )
+    return JSONResponse(view)
+
+
+@api
+async def create_property(request: Request) -> Response:
+    """The owner creates a custom HubSpot property that preflight found missing."""
+    integration = _integration(request)
+    body = await json_body(request)
+    async with _account_schema(request, integration) as schema:
+        if schema is None:
+            raise APIError(
+                422, "not_connected", "the integration has no HubSpot connection", field="hubspot"
+            )
+        try:
+            created = await preflight.create_property(schema, body)
+        except preflight.PropertyRequestInvalid as error:
+            raise APIError(422, "invalid", str(error), field=error.field) from None
+        except preflight.PropertyRefused as error:
+            status, code = _HUBSPOT_REFUSALS.get(error.status, (502, "hubspot_refused"))
+            raise APIError(status, code, f"HubSpot {error.status}: {error}") from None
+    return JSONResponse({"property": created}, 201)
+
+
+@api
+async def refresh_schema(request: Request) -> Response:
+    """Read the account's schema from HubSpot again (after changing properties there)."""
+    integration = _integration(request)
+    body = await json_body(request)
+    objects = body.get("objects", ["contacts", "deals"])
+    if not isinstance(objects, list) or not all(o in preflight.PROPERTY_GROUPS for o in objects):
+        message = f"objects must be a list of {', '.join(preflight.PROPERTY_GROUPS)}"
+        raise APIError(422, "invalid", message, field="objects")
+    async with _account_schema(request, integration, refresh=True) as schema:
+        if schema is None:
+            raise APIError(
+                422, "not_connected", "the integration has no HubSpot connection", field="hubspot"
+            )
+        request.app.state.storage.forget_schema(schema.account)
+        view, findings = await _read_schema(schema, objects)
+    return JSONResponse({"objects": view, "findings": findings})
 
 
 @api
@@ -301,6 +365,12 @@ def _on_conflict(value: Any) -> str:
     return str(value)
 
 
+def _on_missing(value: Any) -> str:
+    if value not in ON_MISSING:
+        raise APIError(422, "invalid", "on_missing must be create or fail", field="on_missing")
+    return str(value)
+
+
 def _rate_limit(value: Any) -> str | None:
     if value is None:
         return None
@@ -335,6 +405,62 @@ def _test_event(request: Request, body: dict[str, Any]) -> dict[str, Any]:
         raise APIError(
             422, "invalid", f"no sample for {event_type!r}", field="event_type"
         ) from None
+
+
+def _test_integration(request: Request, integration_id: Any) -> dict[str, Any] | None:
+    if integration_id is None:
+        return None
+    if not isinstance(integration_id, str):
+        raise APIError(422, "invalid", "integration_id must be text", field="integration_id")
+    try:
+        return dict(request.app.state.storage.get_integration(integration_id))
+    except NotFound as error:
+        raise APIError(422, "invalid", str(error), field="integration_id") from None
+
+
+@contextlib.asynccontextmanager
+async def _account_schema(
+    request: Request, integration: dict[str, Any], refresh: bool = False
+) -> AsyncIterator[preflight.AccountSchema | None]:
+    """The integration's HubSpot account schema, or None when no token is connected."""
+    token = request.app.state.storage.get_secrets(integration["id"]).get("hubspot_token")
+    if not token:
+        yield None
+        return
+    hubspot = integration.get("hubspot") or {}
+    account = hubspot.get("account") or f"integration-{integration['id']}"
+    async with httpx.AsyncClient(timeout=preflight.READ_TIMEOUT_S) as client:
+        yield preflight.AccountSchema(
+            request.app.state.storage,
+            client,
+            request.app.state.settings.hubspot_api_base,
+            token,
+            str(account),
+            refresh,
+        )
+
+
+def _granted_scopes(request: Request, integration: dict[str, Any]) -> set[str] | None:
+    """The scopes HubSpot granted the connection; None while unknown (private app tokens)."""
+    return None
+
+
+async def _read_schema(
+    schema: preflight.AccountSchema, objects: list[str]
+) -> tuple[dict[str, Any], list[dict[str, Any]]]:
+    view: dict[str, Any] = {}
+    findings = []
+    for object_name in objects:
+        try:
+            view[object_name] = {"properties": len(await schema.properties(object_name))}
+            if object_name == "deals":
+                view[object_name]["pipelines"] = [
+                    {"id": p["id"], "label": p["label"], "stages": [s[0] for s in p["stages"]]}
+                    for p in await schema.pipelines()
+                ]
+        except preflight.SchemaReadFailed as failure:
+            findings.append(failure.finding.to_json())
+    return view, findings
 
 
 def _test_view(result: dict[str, Any]) -> dict[str, Any]:
@@ -378,6 +504,8 @@ routes = [
     Route("/api/integrations/{integration_id}", delete_integration, methods=["DELETE"]),
     Route("/api/integrations/{integration_id}/deliveries", list_deliveries, methods=["GET"]),
     Route("/api/integrations/{integration_id}/replay", replay_integration, methods=["POST"]),
+    Route("/api/integrations/{integration_id}/properties", create_property, methods=["POST"]),
+    Route("/api/integrations/{integration_id}/schema/refresh", refresh_schema, methods=["POST"]),
     Route("/api/transforms/test", test_transform, methods=["POST"]),
     Route("/api/deliveries/{delivery_id}", read_delivery, methods=["GET"]),
     Route("/api/deliveries/{delivery_id}/replay", replay_delivery, methods=["POST"]),

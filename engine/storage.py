@@ -18,6 +18,7 @@ The web app and the workers share state only through this module. Keys (prefix `
 | `pb:due` | zset | non-final deliveries by the time (s) a worker must next look at them |
 | `pb:lock:{delivery id}` | string | held while a worker runs an attempt |
 | `pb:metrics:*` | hash | counters and histograms for /metrics |
+| `pb:schema:{account}:{part}` | string | HubSpot account schema cached for preflight |
 """
 
 from __future__ import annotations
@@ -39,6 +40,7 @@ DELIVER_JOB = "worker.jobs.deliver"
 STATUSES = ("pending", "delivered", "skipped", "retrying", "failed", "transform_error")
 FINAL_STATUSES = ("delivered", "skipped", "failed", "transform_error")
 ON_CONFLICT = ("update", "fail")
+ON_MISSING = ("create", "fail")  # a contact update by email that meets 404
 # A delivery nobody has picked up this long after it became due is enqueued again (it was
 # lost with a dead worker, or with a queue entry that Redis did not keep).
 DEFAULT_DUE_GRACE_S = 30
@@ -93,6 +95,7 @@ class Storage:
         rate_limit: str | None,
         template: str | None = None,
         signing_secret: str | None = None,
+        on_missing: str = "create",
     ) -> dict[str, Any]:
         integration_id = new_id("int")
         created = now_s()
@@ -103,6 +106,7 @@ class Storage:
             "event_types": event_types,
             "version": 1,
             "on_conflict": on_conflict,
+            "on_missing": on_missing,
             "rate_limit": rate_limit,
             "template": template,
             "hubspot": {"account": hubspot_account, "connected": hubspot_token is not None},
@@ -188,6 +192,22 @@ class Storage:
         pipe.zrem("pb:integrations", integration_id)
         pipe.execute()
         for key in self.redis.scan_iter(match=f"pb:dedupe:{integration_id}:*", count=1000):
+            self.redis.delete(key)
+
+    # -- HubSpot account schema, cached for preflight -------------------------------------------
+
+    def get_schema(self, account: str, part: str) -> dict[str, Any] | None:
+        raw = self.redis.get(f"pb:schema:{account}:{part}")
+        return None if raw is None else dict(json.loads(raw))
+
+    def save_schema(self, account: str, part: str, value: dict[str, Any], ttl_s: int) -> None:
+        self.redis.set(f"pb:schema:{account}:{part}", json.dumps(value), ex=ttl_s)
+
+    def forget_schema(self, account: str, part: str | None = None) -> None:
+        if part is not None:
+            self.redis.delete(f"pb:schema:{account}:{part}")
+            return
+        for key in self.redis.scan_iter(match=f"pb:schema:{account}:*", count=1000):
             self.redis.delete(key)
 
     # -- events and deliveries ------------------------------------------------------------------

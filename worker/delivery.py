@@ -141,7 +141,11 @@ def _send(
 
     started = time.perf_counter()
     try:
-        outcome = sender.send(result["request"], integration.get("on_conflict", "update"))
+        outcome = sender.send(
+            result["request"],
+            integration.get("on_conflict", "update"),
+            integration.get("on_missing", "create"),
+        )
     except Throttled as throttled:
         storage.count("rate_limit_waits_total")
         spread = random.uniform(0, window_s / 2)

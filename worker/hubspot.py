@@ -5,6 +5,8 @@
 - `{"email": ...}` as an association target is resolved to the contact's HubSpot id.
 - A contact create that meets 409 "Contact already exists" updates that contact instead, when
   the integration's `on_conflict` is `update` (../shared/reference/hubspot-api.md, 6.1).
+- A contact update by email (`.../contacts/{email}?idProperty=email`) that meets 404 creates the
+  contact instead, when the integration's `on_missing` is `create` (reference 2.3, 404).
 """
 
 from __future__ import annotations
@@ -77,7 +79,9 @@ class HubSpotSender:
         self.account = account
         self.exchanges: list[Exchange] = []
 
-    def send(self, request: dict[str, Any], on_conflict: str) -> outcomes.Outcome:
+    def send(
+        self, request: dict[str, Any], on_conflict: str, on_missing: str = "create"
+    ) -> outcomes.Outcome:
         """Deliver the request; return what it came to. Raises Throttled before any send."""
         body = request.get("body")
         unresolved = self._resolve_contacts(body)
@@ -96,6 +100,16 @@ class HubSpotSender:
                 update = {"properties": (body or {}).get("properties", {})}
                 url = f"{HUBSPOT_API_ORIGIN}{CONTACTS_PATH}/{contact_id}"
                 outcome, _ = self._exchange("PATCH", url, update, request)
+        email = _email_of_contact_update(request)
+        if (
+            response is not None
+            and response.status_code == 404
+            and on_missing == "create"
+            and email
+        ):
+            properties = {**((body or {}).get("properties") or {}), "email": email}
+            url = f"{HUBSPOT_API_ORIGIN}{CONTACTS_PATH}"
+            outcome, _ = self._exchange("POST", url, {"properties": properties}, request)
         return outcome
 
     def _exchange(
@@ -172,6 +186,18 @@ class HubSpotSender:
 def _is_contact_create(request: dict[str, Any]) -> bool:
     parts = urllib.parse.urlsplit(request["url"])
     return request["method"] == "POST" and parts.path.rstrip("/") == CONTACTS_PATH
+
+
+def _email_of_contact_update(request: dict[str, Any]) -> str | None:
+    """The email of a `PATCH .../contacts/{email}?idProperty=email`, else None."""
+    parts = urllib.parse.urlsplit(request["url"])
+    record = parts.path.rstrip("/").removeprefix(CONTACTS_PATH + "/")
+    query = dict(urllib.parse.parse_qsl(parts.query))
+    if request["method"] != "PATCH" or record == parts.path.rstrip("/") or "/" in record:
+        return None
+    if query.get("idProperty") != "email":
+        return None
+    return urllib.parse.unquote(record)
 
 
 def _json_bytes(body: Any) -> bytes | None:

@@ -11,6 +11,8 @@ import math
 import re
 from datetime import UTC, date, datetime, timedelta
 
+from publicsuffixlist import PublicSuffixList
+
 from .errors import compact_json, invalid_property_values, validation_error
 from .schema import ObjectType, PropertyDefinition
 from .state import FakeState, format_instant
@@ -19,6 +21,9 @@ EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 _NUMBER = re.compile(r"^[+-]?(\d+\.?\d*|\.\d+)([eE][+-]?\d+)?$")
 _EPOCH_MS = re.compile(r"^-?\d+$")
 _EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[A-Za-z]{2,}$")
+# HubSpot's captured INVALID_EMAIL is for `…@wales.nhs.ik`: a well-formed address under a top-level
+# domain that does not exist (reference 2.2). Known TLDs come from the Public Suffix List.
+_SUFFIXES = PublicSuffixList(accept_unknown=False)
 
 
 def validate_properties(
@@ -129,7 +134,10 @@ def _check_value(
 
     if object_type.name == "contacts" and name == "email":
         email = text.strip()
-        if not _EMAIL.match(email):
+        if (
+            not _EMAIL.match(email)
+            or _SUFFIXES.publicsuffix(email.rpartition("@")[2].lower()) is None
+        ):
             return text, _problem(name, f"Email address {text} is invalid", "INVALID_EMAIL")
         return email.lower(), None
 
