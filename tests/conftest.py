@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import os
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
 import redis
 
+from engine import redis_server
 from tests.fake_hubspot import FakeHubSpot
 from tests.harness import Paybridge
 
@@ -45,3 +46,20 @@ def hubspot(fake_hubspot_server: FakeHubSpot) -> Iterator[FakeHubSpot]:
 def paybridge(redis_url: str, hubspot: FakeHubSpot, tmp_path: Path) -> Iterator[Paybridge]:
     with Paybridge(redis_url, hubspot.base_url, tmp_path / "data") as running:
         yield running
+
+
+@pytest.fixture
+def embedded_redis(tmp_path: Path):
+    """An embedded Redis server of our own (AOF on, as `make run` has it), and a restart."""
+    port = redis_server.free_port()
+    url, process = redis_server.start_embedded(tmp_path / "redis-data", port)
+    state = {"process": process}
+
+    def restart(while_down: Callable[[], object] | None = None) -> None:
+        redis_server.stop(state["process"])
+        if while_down is not None:
+            while_down()
+        state["process"] = redis_server.start_embedded(tmp_path / "redis-data", port)[1]
+
+    yield url, restart
+    redis_server.stop(state["process"])

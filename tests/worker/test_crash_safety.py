@@ -4,11 +4,9 @@ from __future__ import annotations
 
 from pathlib import Path
 
-import pytest
 import redis
 
 import transforms
-from engine import redis_server
 from tests.harness import Paybridge, wait_until
 
 FAST_RECOVERY = {
@@ -55,20 +53,6 @@ def test_a_worker_killed_mid_delivery_does_not_lose_it(redis_url, hubspot, tmp_p
         assert delivery["attempt_log"][0]["interrupted"] is True
 
 
-@pytest.fixture
-def embedded_redis(tmp_path: Path):
-    port = redis_server.free_port()
-    url, process = redis_server.start_embedded(tmp_path / "redis-data", port)
-    state = {"process": process}
-
-    def restart() -> None:
-        redis_server.stop(state["process"])
-        state["process"] = redis_server.start_embedded(tmp_path / "redis-data", port)[1]
-
-    yield url, restart
-    redis_server.stop(state["process"])
-
-
 def test_a_redis_restart_loses_no_accepted_event(embedded_redis, hubspot, tmp_path: Path):
     url, restart = embedded_redis
     with Paybridge(url, hubspot.base_url, tmp_path, workers=0, env=FAST_RECOVERY) as paybridge:
@@ -100,3 +84,30 @@ def test_a_redis_restart_loses_no_accepted_event(embedded_redis, hubspot, tmp_pa
         for response in before + after:
             paybridge.wait_for_status(response.json()["delivery_id"], ("delivered",))
         assert len(hubspot.contacts()) == 20
+
+
+def test_an_answer_from_hubspot_is_recorded_across_a_redis_restart(
+    embedded_redis, hubspot, tmp_path: Path
+):
+    url, restart = embedded_redis
+    env = {**FAST_RECOVERY, "PAYBRIDGE_LEASE_S": "30"}
+    with Paybridge(url, hubspot.base_url, tmp_path, env=env) as paybridge:
+        integration = paybridge.create_integration(
+            name="C", template="contact_from_payment", hubspot_token=hubspot.token
+        )
+        hubspot.inject(kind="slow", delay_s=1, count=1, path_prefix="/crm/v3/objects/contacts")
+        client = redis.Redis.from_url(url)
+        response = paybridge.post_event(integration, _payment("blip@example.com"), "blip")
+        delivery_id = response.json()["delivery_id"]
+        wait_until(lambda: client.exists(f"pb:lock:{delivery_id}"), what="the attempt to start")
+
+        restart(lambda: wait_until(
+            lambda: any(r["fault"] == "slow" and r["status"] for r in hubspot.requests()),
+            what="HubSpot to answer while Redis is down",
+        ))  # fmt: skip
+
+        delivery = paybridge.wait_for_status(delivery_id, ("delivered",), timeout_s=30)
+        assert len(hubspot.contacts()) == 1
+        posts = [r for r in hubspot.requests() if r["path"] == "/crm/v3/objects/contacts"]
+        assert len(posts) == 1, "the request went to HubSpot twice"
+        assert [attempt.get("interrupted") for attempt in delivery["attempt_log"]] == [None]
