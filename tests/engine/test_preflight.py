@@ -271,6 +271,26 @@ def test_deal_stages_and_pipelines_are_checked_against_the_accounts_pipelines(pa
     assert any(r["path"] == "/crm/v3/pipelines/deals" for r in hubspot.requests())
 
 
+def test_a_stage_of_another_pipeline_is_found_from_the_accounts_pipelines(paybridge, hubspot):
+    hubspot.add_pipeline("renewals", "Renewals", [("renewal_open", "Open"), ("renewal_won", "Won")])
+    integration = connect(paybridge, hubspot)
+    wrong_pipeline = {"properties": {"dealname": "P", "dealstage": "renewal_won"}}
+    right_pipeline = {
+        "properties": {"dealname": "P", "pipeline": "renewals", "dealstage": "renewal_won"}
+    }
+
+    [finding] = findings(paybridge, integration, handler(DEALS, wrong_pipeline))
+
+    assert finding["field"] == "properties.dealstage"
+    assert finding["fix"] == "It is a stage of pipeline 'renewals': set \"pipeline\": 'renewals'."
+    assert findings(paybridge, integration, handler(DEALS, right_pipeline)) == []
+    refused = hubspot_says(hubspot, "POST", "/crm/v3/objects/deals", wrong_pipeline)
+    assert refused.status_code == 400
+    assert "INVALID_OPTION" in refused.text
+    accepted = hubspot_says(hubspot, "POST", "/crm/v3/objects/deals", right_pipeline)
+    assert accepted.status_code == 201, accepted.text
+
+
 # -- emails, dates ------------------------------------------------------------------------------
 
 

@@ -12,6 +12,7 @@
 | `GET/POST /_fake/rate-limit` | `{"max": 100 or null, "interval_ms": 10000, "search_per_second"}` |
 | `GET /_fake/stats` | `{requests, rate_limited, dropped, by_status}` |
 | `POST /_fake/currencies` | `{"codes": ["USD", …]}` the portal's enabled currencies |
+| `POST /_fake/pipelines` | `{"id", "label", "stages": [{"id", "label"}]}` adds a deal pipeline |
 """
 
 from __future__ import annotations
@@ -23,6 +24,7 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
 from .faults import Fault, FaultSpecError
+from .pipelines import pipeline_from_json, sync_options
 from .ratelimit import DEFAULT_INTERVAL_MS
 from .schema import OBJECT_TYPES, resolve_object_type
 from .state import FakeState
@@ -50,6 +52,7 @@ class ControlRoutes:
             Route("/_fake/rate-limit", self.rate_limit, methods=["GET", "POST"]),
             Route("/_fake/stats", self.stats, methods=["GET"]),
             Route("/_fake/currencies", self.currencies, methods=["GET", "POST"]),
+            Route("/_fake/pipelines", self.add_pipeline, methods=["POST"]),
         ]
 
     async def health(self, request: Request) -> Response:
@@ -136,6 +139,23 @@ class ControlRoutes:
                 raise ControlError("codes must be a non-empty list of currency codes")
             self.state.set_currencies(codes)
         return JSONResponse({"codes": self.state.currencies})
+
+    async def add_pipeline(self, request: Request) -> Response:
+        body = await _json_object(request)
+        stages = body.get("stages")
+        if not isinstance(body.get("id"), str) or not body["id"]:
+            raise ControlError("id must be a non-empty string")
+        if not isinstance(stages, list) or not stages:
+            raise ControlError("stages must be a non-empty list of {id, label}")
+        if not all(isinstance(stage, dict) and stage.get("id") for stage in stages):
+            raise ControlError("each stage needs an id")
+        if body["id"] in self.state.pipelines:
+            raise ControlError(f"pipeline {body['id']!r} exists")
+
+        pipeline = pipeline_from_json(body)
+        self.state.pipelines[pipeline.id] = pipeline
+        sync_options(self.state.pipelines, self.state.properties["deals"])
+        return JSONResponse(pipeline.to_json(len(self.state.pipelines) - 1), status_code=201)
 
 
 async def control_error(request: Request, error: Exception) -> Response:

@@ -24,6 +24,7 @@ from .errors import (
     validation_error,
 )
 from .gateway import ApiCall, api_call
+from .pipelines import check_deal_stage
 from .responses import HubSpotJSONResponse
 from .schema import DEFAULT_PIPELINE_ID, ObjectType, require_object_type
 from .search import search_records
@@ -59,6 +60,8 @@ class CrmRoutes:
 
         properties = validate_properties(self.state, object_type, body["properties"])
         _require_identity(object_type, properties)
+        if object_type.name == "deals":
+            check_deal_stage(self.state.pipelines, properties)
         links = parse_inline_associations(
             self.state, object_type, body.get("associations"), call.raw_body
         )
@@ -93,6 +96,8 @@ class CrmRoutes:
             self.state, object_type, body["properties"], record.properties
         )
         self._refuse_duplicate_email(object_type, properties, record.id)
+        if object_type.name == "deals" and {"dealstage", "pipeline"} & set(properties):
+            check_deal_stage(self.state.pipelines, {**record.properties, **properties})
 
         self.state.update_object(record, properties)
         return HubSpotJSONResponse(record.to_json())

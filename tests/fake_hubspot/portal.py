@@ -1,4 +1,4 @@
-"""Portal-wide reads: account details, daily API usage, and the deal pipeline."""
+"""Portal-wide reads: account details, daily API usage, and the deal pipelines."""
 
 from __future__ import annotations
 
@@ -9,15 +9,10 @@ from starlette.routing import Route
 from .auth import require_scope
 from .errors import not_found, validation_error
 from .gateway import api_call
+from .pipelines import Pipeline
 from .ratelimit import DAILY_LIMIT
 from .responses import HubSpotJSONResponse
-from .schema import (
-    DEFAULT_DEAL_STAGES,
-    DEFAULT_PIPELINE_ID,
-    DEFAULT_PIPELINE_LABEL,
-    SEEDED_AT,
-    require_object_type,
-)
+from .schema import require_object_type
 from .state import FakeState, now_iso
 
 
@@ -66,46 +61,26 @@ class PortalRoutes:
 
     async def list_pipelines(self, request: Request) -> Response:
         self._require_deals(request)
-        return HubSpotJSONResponse({"results": [_default_pipeline()]})
+        pipelines = self.state.pipelines.values()
+        return HubSpotJSONResponse({"results": [p.to_json(i) for i, p in enumerate(pipelines)]})
 
     async def read_pipeline(self, request: Request) -> Response:
-        self._require_deals(request)
-        if request.path_params["pipeline_id"] != DEFAULT_PIPELINE_ID:
-            raise not_found()
-        return HubSpotJSONResponse(_default_pipeline())
+        order, pipeline = self._pipeline(request)
+        return HubSpotJSONResponse(pipeline.to_json(order))
 
     async def list_stages(self, request: Request) -> Response:
+        order, pipeline = self._pipeline(request)
+        return HubSpotJSONResponse({"results": pipeline.to_json(order)["stages"]})
+
+    def _pipeline(self, request: Request) -> tuple[int, Pipeline]:
         self._require_deals(request)
-        if request.path_params["pipeline_id"] != DEFAULT_PIPELINE_ID:
-            raise not_found()
-        return HubSpotJSONResponse({"results": _default_pipeline()["stages"]})
+        for order, pipeline in enumerate(self.state.pipelines.values()):
+            if pipeline.id == request.path_params["pipeline_id"]:
+                return order, pipeline
+        raise not_found()
 
     def _require_deals(self, request: Request) -> None:
         object_type = require_object_type(request.path_params["object_type"])
         if object_type.name != "deals":
             raise validation_error(f"Pipelines are not supported for {object_type.name}")
         require_scope(api_call(request).grant, object_type.read_scope)
-
-
-def _default_pipeline() -> dict:
-    stages = [
-        {
-            "label": label,
-            "displayOrder": order,
-            "metadata": {"isClosed": str(closed).lower(), "probability": probability},
-            "id": stage_id,
-            "createdAt": SEEDED_AT,
-            "updatedAt": SEEDED_AT,
-            "archived": False,
-        }
-        for order, (stage_id, label, probability, closed) in enumerate(DEFAULT_DEAL_STAGES)
-    ]
-    return {
-        "label": DEFAULT_PIPELINE_LABEL,
-        "displayOrder": 0,
-        "id": DEFAULT_PIPELINE_ID,
-        "stages": stages,
-        "createdAt": SEEDED_AT,
-        "updatedAt": SEEDED_AT,
-        "archived": False,
-    }

@@ -178,6 +178,12 @@ class FakeHubSpot:
     def set_currencies(self, codes: Iterable[str]) -> None:
         self._control("POST", "/_fake/currencies", json={"codes": list(codes)})
 
+    def add_pipeline(self, pipeline_id: str, label: str, stages: list[tuple[str, str]]) -> dict:
+        """Add a deal pipeline; `stages` are (stage id, label) pairs."""
+        body = {"id": pipeline_id, "label": label}
+        body["stages"] = [{"id": stage_id, "label": name} for stage_id, name in stages]
+        return self._control("POST", "/_fake/pipelines", json=body)
+
     def stats(self) -> dict:
         return self._control("GET", "/_fake/stats")
 

@@ -13,6 +13,7 @@ from urllib.parse import parse_qsl
 
 from .auth import TokenGrant
 from .faults import FaultQueue
+from .pipelines import default_pipelines
 from .ratelimit import DEFAULT_INTERVAL_MS, RateLimiter
 from .schema import (
     DEFAULT_CURRENCIES,
@@ -124,6 +125,7 @@ class FakeState:
         self.associations: dict[tuple[str, str], dict[tuple[str, str], list[int]]] = {}
         self.properties = {name: default_properties(name, self.currencies) for name in OBJECT_TYPES}
         self.groups = {name: dict(groups) for name, groups in DEFAULT_GROUPS.items()}
+        self.pipelines = default_pipelines()
         self.requests: deque[RequestRecord] = deque(maxlen=REQUEST_LOG_SIZE)
         self.stats = Stats()
         self.faults = FaultQueue()
