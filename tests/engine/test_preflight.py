@@ -87,6 +87,8 @@ def test_the_templates_own_requests_have_no_findings(paybridge, hubspot):
     for template_id, event_type in [
         ("deal_from_payment", "payment.succeeded"),
         ("contact_from_payment", "payment.succeeded"),
+        ("refund_note", "refund.succeeded"),
+        ("dispute_task", "dispute.opened"),
     ]:
         code = transforms.template(template_id)["code"]
         assert findings(paybridge, integration, code, event_type=event_type) == [], template_id
@@ -100,6 +102,40 @@ def test_without_integration_or_token_there_are_no_findings(paybridge, hubspot):
     response = paybridge.api.post("/api/transforms/test", json={"code": code})
     assert response.json()["findings"] == []
     assert not [r for r in hubspot.requests() if r["path"].startswith("/crm/v3/properties")]
+
+
+def test_after_creating_every_property_offered_the_subscription_template_delivers(
+    paybridge, hubspot
+):
+    integration = paybridge.create_integration(
+        name="Subscriptions", template="subscription_status_sync", hubspot_token=hubspot.token
+    )
+    code = transforms.template("subscription_status_sync")["code"]
+    offered = findings(paybridge, integration, code, event_type="subscription.renewed")
+
+    for finding in offered:
+        action = finding["action"]
+        created = paybridge.api.request(action["method"], action["path"], json=action["body"])
+        assert created.status_code == 201, created.text
+    event = transforms.sample("subscription.renewed")
+    delivery_id = paybridge.post_event(integration, event, "msg_sub").json()["delivery_id"]
+    delivery = paybridge.wait_for_status(delivery_id, ("delivered", "failed"))
+
+    types = {f["action"]["body"]["name"]: f["action"]["body"]["type"] for f in offered}
+    assert types == {
+        "subscription_status": "string",
+        "subscription_id": "string",
+        "subscription_product_id": "string",
+        "subscription_currency": "string",
+        "next_billing_date": "date",
+        "subscription_amount": "number",
+    }
+    assert findings(paybridge, integration, code, event_type="subscription.renewed") == []
+    assert delivery["status"] == "delivered", delivery["reason"]
+    [contact] = hubspot.contacts()
+    assert contact["properties"]["email"] == event["data"]["customer"]["email"]
+    assert contact["properties"]["subscription_status"] == "active"
+    assert contact["properties"]["next_billing_date"] == "2026-05-02"
 
 
 # -- properties that do not exist, and creating them --------------------------------------------
