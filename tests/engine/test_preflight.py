@@ -592,3 +592,10 @@ def test_the_deal_template_associates_the_real_payment_with_its_contact(paybridg
     assert deal["properties"]["dealstage"] == "closedwon"
     assert deal["properties"]["deal_currency_code"] == event["data"]["currency"]
     assert event["data"]["payment_id"] in deal["properties"]["dealname"]
+
+
+def test_the_preflight_package_exports_its_public_names():
+    submodules = {"checks", "crm", "schema", "values"}
+    public = {name for name in vars(preflight) if not name.startswith("_")} - submodules
+
+    assert sorted(preflight.__all__) == sorted(public)
