@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: run test bench check format clean
+.PHONY: run test bench check format clean chromium screenshots
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -15,8 +15,15 @@ $(STAMP): pyproject.toml
 run: $(STAMP)
 	$(BIN)/paybridge dev
 
-test: $(STAMP)
+test: $(STAMP) chromium
 	$(BIN)/python -m pytest
+
+# The console's browser tests drive Debian's Chromium (Playwright's own download is not used).
+chromium:
+	command -v chromium >/dev/null || (apt-get update && apt-get install -y chromium)
+
+screenshots: $(STAMP) chromium
+	PAYBRIDGE_SCREENSHOTS=docs/screenshots $(BIN)/python -m pytest -q tests/console/test_browser.py
 
 bench: $(STAMP)
 	$(BIN)/python -m tests.bench

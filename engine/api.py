@@ -84,9 +84,17 @@ async def read_integration(request: Request) -> Response:
 
 @api
 async def update_integration(request: Request) -> Response:
-    storage = request.app.state.storage
     record = _integration(request)
     body = await json_body(request)
+    record = await change_integration(request, record, body)
+    return JSONResponse(_integration_view(request, record))
+
+
+async def change_integration(
+    request: Request, record: dict[str, Any], body: dict[str, Any]
+) -> dict[str, Any]:
+    """Apply a PATCH body to an integration; the console's forms use this too."""
+    storage = request.app.state.storage
     changes: dict[str, Any] = {}
     if "name" in body:
         changes["name"] = _text_field(body, "name")
@@ -123,7 +131,7 @@ async def update_integration(request: Request) -> Response:
     record = storage.update_integration(record["id"], **changes)
     if token is not None:
         storage.unpark_all(record["id"])
-    return JSONResponse(_integration_view(request, record))
+    return record
 
 
 @api
@@ -211,11 +219,12 @@ async def list_deliveries(request: Request) -> Response:
         raise APIError(
             422, "invalid", f"status must be one of {', '.join(STATUSES)}", field="status"
         )
+    event_type = request.query_params.get("event_type") or None
     offset = _int_param(request, "offset", 0)
     limit = min(_int_param(request, "limit", 50), MAX_PAGE)
     storage = request.app.state.storage
-    deliveries = storage.list_deliveries(record["id"], status, offset, limit)
-    total = storage.count_deliveries(record["id"], status)
+    deliveries = storage.list_deliveries(record["id"], status, offset, limit, event_type)
+    total = storage.count_deliveries(record["id"], status, event_type)
     return JSONResponse({"deliveries": deliveries, "total": total, "offset": offset})
 
 

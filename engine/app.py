@@ -3,18 +3,24 @@
 from __future__ import annotations
 
 import contextlib
+import hashlib
+import hmac
 import threading
 from collections.abc import AsyncIterator
+from pathlib import Path
 
 import redis
 from starlette.applications import Starlette
+from starlette.middleware import Middleware
+from starlette.middleware.sessions import SessionMiddleware
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
-from starlette.routing import Route
+from starlette.routing import Mount, Route
+from starlette.staticfiles import StaticFiles
 
 from sandbox import Limits, SandboxPool
 
-from . import api, ingress
+from . import api, console, ingress
 from .metrics import metrics
 from .redis_server import connect
 from .responses import error_response
@@ -22,6 +28,9 @@ from .settings import Settings
 from .storage import Storage
 
 WEB_SANDBOX_PROCESSES = 1
+STATIC_DIR = Path(__file__).parent / "static"
+SESSION_COOKIE = "paybridge_session"
+SESSION_KEY_PURPOSE = b"paybridge session cookies v1"
 
 
 def create_app(settings: Settings, client: redis.Redis | None = None) -> Starlette:
@@ -45,17 +54,39 @@ def create_app(settings: Settings, client: redis.Redis | None = None) -> Starlet
         Route("/healthz", healthz, methods=["GET"]),
         Route("/metrics", metrics, methods=["GET"]),
         Route("/", index, methods=["GET"]),
+        *console.routes,
+        Mount("/static", StaticFiles(directory=STATIC_DIR), name="static"),
     ]
     app = Starlette(
         routes=routes,
         lifespan=lifespan,
         exception_handlers={redis.RedisError: storage_unavailable},
+        middleware=[
+            console.headers_middleware(),
+            session_middleware(settings),
+            console.csrf_middleware(settings),
+        ],
     )
     app.state.settings = settings
     app.state.storage = storage
     app.state.pool_limits = limits
     app.state.sandbox = lazy_pool
     return app
+
+
+def session_middleware(settings: Settings) -> Middleware:
+    """Signed session cookies (the console's login, OAuth's `state`), keyed from the secret key.
+
+    SameSite=Lax: the cookie rides along when HubSpot sends the owner back to the callback.
+    """
+    key = hmac.new(settings.secret_key.encode(), SESSION_KEY_PURPOSE, hashlib.sha256).hexdigest()
+    return Middleware(
+        SessionMiddleware,
+        secret_key=key,
+        session_cookie=SESSION_COOKIE,
+        same_site="lax",
+        https_only=settings.public_url.startswith("https://"),
+    )
 
 
 async def storage_unavailable(request: Request, error: Exception) -> Response:
@@ -72,6 +103,9 @@ async def healthz(request: Request) -> Response:
 
 
 async def index(request: Request) -> Response:
+    """The console for a browser (it asks for HTML); a JSON pointer to the API for others."""
+    if "text/html" in request.headers.get("accept", ""):
+        return await console.home(request)
     settings = request.app.state.settings
     return JSONResponse(
         {

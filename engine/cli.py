@@ -1,4 +1,4 @@
-"""The `paybridge` command: dev, web, worker, transform run, replay."""
+"""The `paybridge` command: dev, web, worker, transform run, replay, user create."""
 
 from __future__ import annotations
 
@@ -46,6 +46,7 @@ def dev(host: str, port: int) -> None:
         click.echo(f"paybridge is starting at http://{host}:{port}")
         if settings.public_url != f"http://{host}:{port}":
             click.echo(f"  public URL (webhook and OAuth links): {settings.public_url}")
+        click.echo(f"  console:   http://{host}:{port}/ (first visit: create the owner account)")
         click.echo(f"  API token: {settings.api_token}")
         click.echo(f"  Redis:     {settings.redis_url}")
         click.echo("  Ctrl-C stops everything.")
@@ -154,6 +155,29 @@ def replay(integration_id: str, delivery_id: str | None, status: str, version: i
                 continue
             replayed += 1
         click.echo(f"{replayed} deliveries enqueued again; a worker delivers them")
+
+
+@main.group()
+def user() -> None:
+    """Console accounts."""
+
+
+@user.command("create")
+@click.argument("name")
+@click.password_option(help="The password (asked for when not given).")
+def user_create(name: str, password: str) -> None:
+    """Create a console account NAME that can sign in to the web console."""
+    from .console.users import UserError, create_user
+    from .storage import Storage
+
+    settings = _settings()
+    with _redis(settings) as settings:
+        client = redis_server.connect(str(settings.redis_url))
+        try:
+            create_user(Storage.for_settings(settings, client), name, password)
+        except UserError as error:
+            raise click.ClickException(str(error)) from None
+    click.echo(f"created user {name!r}: sign in at {settings.public_url}/login")
 
 
 def _settings() -> Settings:

@@ -27,13 +27,21 @@ def error_response(status: int, code: str, message: str, **details: Any) -> JSON
 
 
 def api(endpoint: Endpoint) -> Endpoint:
-    """Require the API token, and turn APIError into the error shape."""
+    """Require the API token (or a console session), and turn APIError into the error shape.
+
+    The console's pages call the API with their session cookie; the CSRF middleware has
+    checked the token of every such unsafe request before it gets here.
+    """
 
     async def wrapper(request: Request) -> Response:
         expected = request.app.state.settings.api_token
         given = request.headers.get("authorization", "")
         scheme, _, token = given.partition(" ")
-        if scheme.lower() != "bearer" or not hmac.compare_digest(token.encode(), expected.encode()):
+        signed_in = not given and "session" in request.scope and bool(request.session.get("user"))
+        is_bearer = scheme.lower() == "bearer"
+        if not signed_in and not (
+            is_bearer and hmac.compare_digest(token.encode(), expected.encode())
+        ):
             return error_response(
                 401, "unauthorized", "send Authorization: Bearer $PAYBRIDGE_API_TOKEN"
             )

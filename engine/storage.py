@@ -10,6 +10,9 @@ The web app and the workers share state only through this module. Keys (prefix `
 | `pb:integration:{id}:versions` | hash | version number → `{version, code, created_at}` |
 | `pb:integration:{id}:deliveries` | zset | delivery ids by creation time (ms) |
 | `pb:integration:{id}:status:{status}` | zset | the same, per delivery status |
+| `pb:integration:{id}:type:{event type}` | zset | the same, per event type |
+| `pb:integration:{id}:status:{status}:type:{event type}` | zset | per status and event type |
+| `pb:integration:{id}:email:{email}` | zset | the same, per customer email (lower case) |
 | `pb:integration:{id}:parked` | set | deliveries waiting for the HubSpot connection to be fixed |
 | `pb:dedupe:{id}:{webhook-id}` | string | the delivery created for that webhook id |
 | `pb:delivery:{id}` | string | delivery record (JSON) |
@@ -18,6 +21,9 @@ The web app and the workers share state only through this module. Keys (prefix `
 | `pb:due` | zset | non-final deliveries by the time (s) a worker must next look at them |
 | `pb:lock:{delivery id}` | string | held while a worker runs an attempt |
 | `pb:metrics:*` | hash | counters and histograms for /metrics |
+| `pb:users` | hash | console user name → `{name, password_hash, created_at}` |
+| `pb:bulk_replay:{id}` | zset | deliveries a console bulk replay has still to enqueue |
+| `pb:bulk_replay:{id}:info` | string | `{integration_id, status, total}` of that bulk replay |
 | `pb:schema:{account}:{part}` | string | HubSpot account schema cached for preflight |
 """
 
@@ -47,6 +53,7 @@ DEFAULT_DUE_GRACE_S = 30
 JOB_TIMEOUT_S = 300
 JOB_FAILURE_TTL_S = 7 * 24 * 3600
 RESPONSE_BODY_LIMIT_BYTES = 4096
+BULK_REPLAY_TTL_S = 24 * 3600
 LATENCY_BUCKETS_S = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10)
 
 
@@ -191,7 +198,10 @@ class Storage:
         pipe.delete(base + ":parked", *status_keys)
         pipe.zrem("pb:integrations", integration_id)
         pipe.execute()
-        for key in self.redis.scan_iter(match=f"pb:dedupe:{integration_id}:*", count=1000):
+        for pattern in (f"pb:dedupe:{integration_id}:*", f"{base}:type:*", f"{base}:email:*"):
+            for key in self.redis.scan_iter(match=pattern, count=1000):
+                self.redis.delete(key)
+        for key in self.redis.scan_iter(match=f"{base}:status:*:type:*", count=1000):
             self.redis.delete(key)
 
     # -- HubSpot account schema, cached for preflight -------------------------------------------
@@ -267,10 +277,15 @@ class Storage:
             "updated_at": created,
         }
         score = int(created * 1000)
+        base = _integration(integration_id)
         pipe.set(_delivery(delivery_id), json.dumps(record), ex=self.retention_s)
         pipe.set(_delivery(delivery_id) + ":event", body, ex=self.retention_s)
-        pipe.zadd(_integration(integration_id) + ":deliveries", {delivery_id: score})
-        pipe.zadd(_integration(integration_id) + ":status:pending", {delivery_id: score})
+        pipe.zadd(base + ":deliveries", {delivery_id: score})
+        pipe.zadd(base + ":status:pending", {delivery_id: score})
+        pipe.zadd(f"{base}:type:{record['event_type']}", {delivery_id: score})
+        pipe.zadd(f"{base}:status:pending:type:{record['event_type']}", {delivery_id: score})
+        if isinstance(email, str) and email:
+            pipe.zadd(f"{base}:email:{email.lower()}", {delivery_id: score})
         pipe.zadd("pb:due", {delivery_id: created + self.due_grace_s})
         pipe.hincrby("pb:metrics:counters", "events_received_total", 1)
 
@@ -293,31 +308,57 @@ class Storage:
         ]
 
     def list_deliveries(
-        self, integration_id: str, status: str | None = None, offset: int = 0, limit: int = 50
+        self,
+        integration_id: str,
+        status: str | None = None,
+        offset: int = 0,
+        limit: int = 50,
+        event_type: str | None = None,
+        email: str | None = None,
     ) -> list[dict[str, Any]]:
-        base = _integration(integration_id)
-        key = f"{base}:status:{status}" if status else base + ":deliveries"
+        key = _delivery_index(integration_id, status, event_type, email)
         ids = [_text(i) for i in self.redis.zrevrange(key, offset, offset + limit - 1)]
+        return self._deliveries(integration_id, ids, key)
+
+    def count_deliveries(
+        self,
+        integration_id: str,
+        status: str | None = None,
+        event_type: str | None = None,
+        email: str | None = None,
+    ) -> int:
+        return int(self.redis.zcard(_delivery_index(integration_id, status, event_type, email)))
+
+    def count_recent_deliveries(self, integration_id: str, since_s: float) -> int:
+        key = _integration(integration_id) + ":deliveries"
+        return int(self.redis.zcount(key, int(since_s * 1000), "+inf"))
+
+    def find_delivery(self, integration_id: str, text: str) -> dict[str, Any] | None:
+        """The delivery of this integration with this delivery id or webhook (event) id."""
+        delivery_id = self.redis.get(f"pb:dedupe:{integration_id}:{text}")
+        candidate = _text(delivery_id) if delivery_id is not None else text
+        try:
+            delivery = self.get_delivery(candidate)
+        except NotFound:
+            return None
+        return delivery if delivery["integration_id"] == integration_id else None
+
+    def _deliveries(self, integration_id: str, ids: list[str], key: str) -> list[dict[str, Any]]:
         raws = self.redis.mget([_delivery(i) for i in ids]) if ids else []
         stale = [i for i, raw in zip(ids, raws, strict=True) if raw is None]
         if stale:
-            self._forget(integration_id, stale)
+            self._forget(integration_id, stale, key)
         return [json.loads(raw) for raw in raws if raw is not None]
-
-    def count_deliveries(self, integration_id: str, status: str | None = None) -> int:
-        base = _integration(integration_id)
-        key = f"{base}:status:{status}" if status else base + ":deliveries"
-        return int(self.redis.zcard(key))
 
     def delivery_ids(self, integration_id: str, status: str) -> list[str]:
         key = f"{_integration(integration_id)}:status:{status}"
         return [_text(i) for i in self.redis.zrange(key, 0, -1)]
 
-    def _forget(self, integration_id: str, delivery_ids: list[str]) -> None:
+    def _forget(self, integration_id: str, delivery_ids: list[str], *also: str) -> None:
         """Drop index entries whose delivery expired (retention)."""
         base = _integration(integration_id)
         pipe = self.redis.pipeline()
-        for key in [base + ":deliveries", *(f"{base}:status:{s}" for s in STATUSES)]:
+        for key in [base + ":deliveries", *(f"{base}:status:{s}" for s in STATUSES), *also]:
             pipe.zrem(key, *delivery_ids)
         pipe.zrem("pb:due", *delivery_ids)
         pipe.execute()
@@ -337,8 +378,11 @@ class Storage:
         pipe = self.redis.pipeline()
         pipe.set(_delivery(delivery["id"]), json.dumps(delivery), ex=self.retention_s)
         if status is not None and status != old_status:
+            event_type = delivery.get("event_type", "")
             pipe.zrem(f"{base}:status:{old_status}", delivery["id"])
             pipe.zadd(f"{base}:status:{status}", {delivery["id"]: score})
+            pipe.zrem(f"{base}:status:{old_status}:type:{event_type}", delivery["id"])
+            pipe.zadd(f"{base}:status:{status}:type:{event_type}", {delivery["id"]: score})
         if delivery["status"] in FINAL_STATUSES:
             pipe.zrem("pb:due", delivery["id"])
         pipe.execute()
@@ -393,6 +437,55 @@ class Storage:
         self.enqueue_delivery(delivery_id)
         self.count("replays_total")
         return delivery
+
+    def start_bulk_replay(self, integration_id: str, status: str) -> tuple[str, int]:
+        """Snapshot the deliveries of `status` to replay in batches; returns (id, how many).
+
+        A snapshot, so that a delivery which fails again during the replay is not taken twice.
+        """
+        bulk_id = new_id("bulk")
+        key = f"pb:bulk_replay:{bulk_id}"
+        source = f"{_integration(integration_id)}:status:{status}"
+        pipe = self.redis.pipeline()
+        pipe.zunionstore(key, [source])
+        pipe.expire(key, BULK_REPLAY_TTL_S)
+        total = int(pipe.execute()[0])
+        info = {"integration_id": integration_id, "status": status, "total": total}
+        self.redis.set(key + ":info", json.dumps(info), ex=BULK_REPLAY_TTL_S)
+        return bulk_id, total
+
+    def continue_bulk_replay(
+        self, bulk_id: str, batch: int, version: int | None = None
+    ) -> dict[str, Any]:
+        """Replay the next `batch` deliveries of a bulk replay: `{total, done, replayed}`."""
+        key = f"pb:bulk_replay:{bulk_id}"
+        raw = self.redis.get(key + ":info")
+        if raw is None:
+            raise NotFound(f"no bulk replay {bulk_id!r}")
+        info = json.loads(raw)
+        replayed = 0
+        for entry in self.redis.zpopmin(key, batch):
+            try:
+                self.replay(_text(entry[0]), version)
+            except NotFound:
+                continue
+            replayed += 1
+        remaining = int(self.redis.zcard(key))
+        return {**info, "done": info["total"] - remaining, "replayed": replayed}
+
+    # -- console users --------------------------------------------------------------------------
+
+    def get_user(self, name: str) -> dict[str, Any] | None:
+        raw = self.redis.hget("pb:users", name)
+        return dict(json.loads(raw)) if raw is not None else None
+
+    def save_user(self, name: str, password_hash: str) -> dict[str, Any]:
+        user = {"name": name, "password_hash": password_hash, "created_at": now_s()}
+        self.redis.hset("pb:users", name, json.dumps(user))
+        return user
+
+    def count_users(self) -> int:
+        return int(self.redis.hlen("pb:users"))
 
     def park(self, delivery: dict[str, Any], reason: str) -> None:
         """Hold a delivery until its integration's HubSpot connection is fixed."""
@@ -499,6 +592,21 @@ return 1
 
 def _integration(integration_id: str) -> str:
     return f"pb:integration:{integration_id}"
+
+
+def _delivery_index(
+    integration_id: str, status: str | None, event_type: str | None, email: str | None
+) -> str:
+    base = _integration(integration_id)
+    if email:
+        return f"{base}:email:{email.lower()}"
+    if status and event_type:
+        return f"{base}:status:{status}:type:{event_type}"
+    if status:
+        return f"{base}:status:{status}"
+    if event_type:
+        return f"{base}:type:{event_type}"
+    return base + ":deliveries"
 
 
 def _delivery(delivery_id: str) -> str:
