@@ -45,6 +45,7 @@ _environment = jinja2.Environment(
     undefined=jinja2.StrictUndefined,
 )
 _environment.filters["pretty_json"] = lambda value: json.dumps(value, indent=2, sort_keys=False)
+_environment.filters["pretty_body"] = lambda text: _pretty_body(text)
 _environment.filters["when"] = lambda seconds: (
     time.strftime("%Y-%m-%d %H:%M:%S UTC", time.gmtime(seconds)) if seconds else "—"
 )
@@ -435,6 +436,16 @@ def _int(value: Any, default: int) -> int:
         return int(value)
     except (TypeError, ValueError):
         return default
+
+
+def _pretty_body(text: Any) -> str:
+    """A response body as received; indented when it is JSON."""
+    if not isinstance(text, str):
+        return json.dumps(text, indent=2)
+    try:
+        return json.dumps(json.loads(text), indent=2)
+    except ValueError:
+        return text
 
 
 def _diff_kind(line: str) -> str:

@@ -171,6 +171,7 @@ def test_the_owner_creates_tests_and_runs_an_integration_in_the_browser(
     delivery_row(page, second).locator("a").click()
     expect(page.locator("#delivery-reason")).to_contain_text("HubSpot 400")
     expect(page.locator("#attempts .http-status").first).to_have_text("400")
+    expect(page.locator("#attempts pre").nth(1)).to_contain_text('"category": "VALIDATION_ERROR"')
     screenshot(page, "delivery-failed", tmp_path)
 
     # After the fix, replay it: it is delivered.
@@ -186,6 +187,9 @@ def test_the_owner_creates_tests_and_runs_an_integration_in_the_browser(
     emails = {c["properties"]["email"] for c in hubspot.contacts()}
     assert emails == {"first@example.com", "second@example.com"}
     screenshot(page, "delivery-replayed", tmp_path)
+    page.click("text=Integrations")
+    expect(page.locator("#integrations tbody tr")).to_have_count(1)
+    screenshot(page, "integrations", tmp_path)
 
 
 def test_replay_all_failed_shows_progress(page: Page, paybridge: Paybridge, hubspot):
@@ -233,12 +237,17 @@ def test_send_test_shows_hubspots_answer(page: Page, paybridge: Paybridge, hubsp
     }
 
 
-def test_versions_diff_and_rollback_in_the_browser(
+def test_edit_tests_on_a_real_event_then_diffs_and_rolls_back_versions(
     page: Page, paybridge: Paybridge, hubspot, tmp_path
 ):
     sign_up(page)
     integration = paybridge.create_integration(name="Versions", template="contact_from_payment")
+    paybridge.post_event(integration, event_for("real.one@example.com"), "msg_real")
     page.goto(f"/integrations/{integration['id']}/edit")
+    page.select_option("#recent-event", index=1)
+    expect(page.locator("#event")).to_have_value(re.compile(r"real\.one@example\.com"))
+    page.click("#test-button")
+    expect(page.locator("#result-body")).to_contain_text('"email": "real.one@example.com"')
     page.select_option("#template", "deal_from_payment")
     page.click("#save-button")
     expect(page.locator(".notice")).to_contain_text("Saved as version 2")

@@ -298,3 +298,14 @@ def test_user_create_adds_an_account_that_can_sign_in(console, redis_url, tmp_pa
 
     assert response.status_code == 303
     assert console.get("/").status_code == 200
+
+
+def test_the_list_says_when_an_integration_needs_reconnecting(owner):
+    integration = create(owner, name="Broken token")
+    owner.app.state.storage.update_integration(
+        integration["id"], state="needs_reconnect", state_reason="HubSpot 401"
+    )
+
+    assert ">needs reconnect</span>" in owner.get("/").text
+    page = owner.get(f"/integrations/{integration['id']}").text
+    assert "HubSpot refused the connection: HubSpot 401" in page
