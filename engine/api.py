@@ -16,7 +16,8 @@ from starlette.routing import Route
 import transforms
 from sandbox import check_handler
 
-from . import preflight
+from . import oauth, preflight
+from .connections import public_view
 from .hubspot_account import HubSpotUnreachable, TokenRejected, check_private_app_token
 from .responses import APIError, api, json_body
 from .settings import SettingsError, parse_rate_limit
@@ -116,21 +117,18 @@ async def change_integration(
         _check_code(request, code)
         changes["template"] = template_id
     token = body.get("hubspot_token")
-    if token is not None:
-        changes["hubspot"] = {"account": await _check_token(request, token), "connected": True}
-        changes["state"], changes["state_reason"] = "ok", None
+    account = await _check_token(request, token) if token is not None else None
 
     signing_secret = _signing_secret(body.get("signing_secret"))
 
     if code is not None:
         storage.add_version(record["id"], code)
-    if token is not None:
-        storage.set_secrets(record["id"], hubspot_token=token)
     if signing_secret is not None:
         storage.set_secrets(record["id"], signing_secret=signing_secret)
     record = storage.update_integration(record["id"], **changes)
     if token is not None:
-        storage.unpark_all(record["id"])
+        connect = storage.connect_private_app
+        record = await run_in_threadpool(connect, record["id"], account, token)
     return record
 
 
@@ -299,11 +297,17 @@ def _integration(request: Request) -> dict[str, Any]:
 
 def _integration_view(request: Request, record: dict[str, Any]) -> dict[str, Any]:
     settings = request.app.state.settings
-    secrets = request.app.state.storage.get_secrets(record["id"])
+    storage = request.app.state.storage
+    secrets = storage.get_secrets(record["id"])
+    connect_url = None
+    if oauth.is_configured(settings):
+        connect_url = f"{settings.public_url}/connect/hubspot?integration_id={record['id']}"
     return {
         **record,
         "webhook_url": f"{settings.public_url}/webhooks/{record['id']}",
         "signing_secret": secrets["signing_secret"],
+        "connection": public_view(storage.connections.of_integration(record)),
+        "connect_url": connect_url,
     }
 
 
@@ -390,15 +394,19 @@ def _rate_limit(value: Any) -> str | None:
     return str(value)
 
 
-async def _check_token(request: Request, token: Any) -> str | None:
+async def _check_token(request: Request, token: Any) -> str:
     if not isinstance(token, str) or not token.strip():
         raise APIError(422, "invalid", "hubspot_token must be text", field="hubspot_token")
     try:
-        return await check_private_app_token(request.app.state.settings.hubspot_api_base, token)
+        account = await check_private_app_token(request.app.state.settings.hubspot_api_base, token)
     except TokenRejected as error:
         raise APIError(422, "token_rejected", str(error), field="hubspot_token") from None
     except HubSpotUnreachable as error:
         raise APIError(502, "hubspot_unreachable", str(error), field="hubspot_token") from None
+    if account is None:
+        message = "HubSpot did not say which account the token belongs to"
+        raise APIError(502, "hubspot_unreachable", message, field="hubspot_token")
+    return account
 
 
 def _test_event(request: Request, body: dict[str, Any]) -> dict[str, Any]:

@@ -20,7 +20,7 @@ from starlette.staticfiles import StaticFiles
 
 from sandbox import Limits, SandboxPool
 
-from . import api, console, ingress
+from . import api, console, ingress, oauth
 from .metrics import metrics
 from .redis_server import connect
 from .responses import error_response
@@ -51,6 +51,7 @@ def create_app(settings: Settings, client: redis.Redis | None = None) -> Starlet
     routes = [
         *ingress.routes,
         *api.routes,
+        *oauth.routes,
         Route("/healthz", healthz, methods=["GET"]),
         Route("/metrics", metrics, methods=["GET"]),
         Route("/", index, methods=["GET"]),

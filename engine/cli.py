@@ -68,7 +68,7 @@ def web(host: str, port: int) -> None:
     from .app import create_app
 
     settings = _settings()
-    _configure_logging()
+    _configure_logging(settings.log_level)
     with _redis(settings) as settings:
         app = create_app(settings)
         uvicorn.run(app, host=host, port=port, log_level="warning", access_log=False)
@@ -83,7 +83,7 @@ def worker(burst: bool) -> None:
     from .storage import Storage
 
     settings = _settings()
-    _configure_logging()
+    _configure_logging(settings.log_level)
     with _redis(settings) as settings:
         client = redis_server.connect(str(settings.redis_url))
         storage = Storage.for_settings(settings, client)
@@ -208,8 +208,11 @@ def _redis(settings: Settings) -> Iterator[Settings]:
         redis_server.stop(process)
 
 
-def _configure_logging() -> None:
-    logging.basicConfig(level=logging.WARNING, format=LOG_FORMAT)
+def _configure_logging(level: str) -> None:
+    logging.basicConfig(level=level, format=LOG_FORMAT)
+    # HTTP clients log every URL at INFO, and HubSpot's token-info URL carries the token.
+    for name in ("httpx", "httpx2", "httpcore", "authlib"):
+        logging.getLogger(name).setLevel(logging.WARNING)
     logging.getLogger("paybridge").setLevel(logging.INFO)
 
 

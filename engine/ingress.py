@@ -12,12 +12,13 @@ import json
 import logging
 
 from standardwebhooks.webhooks import Webhook
+from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
 from .responses import error_response
-from .storage import NotFound
+from .storage import NotFound, Storage
 
 logger = logging.getLogger("paybridge.ingress")
 
@@ -34,13 +35,21 @@ async def receive_webhook(request: Request) -> Response:
     if body is None:
         return error_response(413, "too_large", f"events are limited to {limit} bytes")
 
+    # Redis calls block: in a worker thread, one event's round trips overlap the next one's.
+    headers = dict(request.headers)
+    return await run_in_threadpool(_verify_and_store, storage, integration_id, body, headers)
+
+
+def _verify_and_store(
+    storage: Storage, integration_id: str, body: bytes, headers: dict[str, str]
+) -> Response:
     try:
         secret = storage.get_secrets(integration_id)["signing_secret"]
     except NotFound:
         return error_response(404, "not_found", f"no integration {integration_id!r}")
 
     try:
-        event = Webhook(secret).verify(body, dict(request.headers))
+        event = Webhook(secret).verify(body, headers)
     except json.JSONDecodeError:
         return error_response(400, "malformed", "the event body is not JSON")
     except Exception as error:  # noqa: BLE001 - every verification failure is a 401
@@ -49,7 +58,7 @@ async def receive_webhook(request: Request) -> Response:
     if not isinstance(event, dict) or not isinstance(event.get("type"), str):
         return error_response(400, "malformed", "the event must be a JSON object with a type")
 
-    webhook_id = request.headers["webhook-id"]
+    webhook_id = headers["webhook-id"]
     delivery_id, created = storage.accept_event(integration_id, webhook_id, body, event)
     status = 202 if created else 200
     return JSONResponse({"delivery_id": delivery_id, "duplicate": not created}, status)

@@ -30,6 +30,8 @@ DEFAULT_LEASE_S = 60
 DEFAULT_SWEEP_INTERVAL_S = 1.0
 DEFAULT_DUE_GRACE_S = 30
 DEFAULT_MAX_EVENT_BYTES = 1024 * 1024
+DEFAULT_LOG_LEVEL = "WARNING"
+LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR")
 PREFIX = "PAYBRIDGE_"
 
 
@@ -59,6 +61,7 @@ class Settings:
     sweep_interval_s: float = DEFAULT_SWEEP_INTERVAL_S
     due_grace_s: float = DEFAULT_DUE_GRACE_S
     max_event_bytes: int = DEFAULT_MAX_EVENT_BYTES
+    log_level: str = DEFAULT_LOG_LEVEL
     generated: tuple[str, ...] = ()
 
     @property
@@ -99,6 +102,7 @@ def load_settings(environ: dict[str, str] | None = None) -> Settings:
         sweep_interval_s=_float(env, "SWEEP_INTERVAL_S", DEFAULT_SWEEP_INTERVAL_S),
         due_grace_s=_float(env, "DUE_GRACE_S", DEFAULT_DUE_GRACE_S),
         max_event_bytes=_int(env, "MAX_EVENT_BYTES", DEFAULT_MAX_EVENT_BYTES),
+        log_level=_log_level(env.get("LOG_LEVEL")),
         generated=tuple(generated),
     )
     settings.rate_limit  # noqa: B018 - validates the value now, not at the first delivery
@@ -151,6 +155,13 @@ def _schedule(value: str | None) -> tuple[float, ...]:
     if not delays or any(delay < 0 for delay in delays):
         raise SettingsError(f"{PREFIX}RETRY_SCHEDULE_S={value!r}: give at least one delay >= 0")
     return delays
+
+
+def _log_level(value: str | None) -> str:
+    level = (value or DEFAULT_LOG_LEVEL).upper()
+    if level not in LOG_LEVELS:
+        raise SettingsError(f"{PREFIX}LOG_LEVEL={value!r}: use one of {', '.join(LOG_LEVELS)}")
+    return level
 
 
 def _int(env: dict[str, str], key: str, default: int) -> int:

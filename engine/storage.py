@@ -6,7 +6,7 @@ The web app and the workers share state only through this module. Keys (prefix `
 | --- | --- | --- |
 | `pb:integrations` | zset | integration ids by creation time (ms) |
 | `pb:integration:{id}` | string | integration record (JSON) |
-| `pb:integration:{id}:secrets` | string | signing secret and HubSpot token, encrypted |
+| `pb:integration:{id}:secrets` | string | signing secret, encrypted |
 | `pb:integration:{id}:versions` | hash | version number → `{version, code, created_at}` |
 | `pb:integration:{id}:deliveries` | zset | delivery ids by creation time (ms) |
 | `pb:integration:{id}:status:{status}` | zset | the same, per delivery status |
@@ -21,6 +21,7 @@ The web app and the workers share state only through this module. Keys (prefix `
 | `pb:due` | zset | non-final deliveries by the time (s) a worker must next look at them |
 | `pb:lock:{delivery id}` | string | held while a worker runs an attempt |
 | `pb:metrics:*` | hash | counters and histograms for /metrics |
+| `pb:connection*` | | HubSpot connections and their encrypted tokens: engine/connections.py |
 | `pb:users` | hash | console user name → `{name, password_hash, created_at}` |
 | `pb:bulk_replay:{id}` | zset | deliveries a console bulk replay has still to enqueue |
 | `pb:bulk_replay:{id}:info` | string | `{integration_id, status, total}` of that bulk replay |
@@ -39,6 +40,10 @@ from typing import Any
 import redis
 from rq import Queue
 
+from .connections import KIND_PRIVATE_APP, Connections, Refresher, TokenSet
+from .connections import ConnectionUnavailable as ConnectionUnavailable  # for the worker
+from .connections import Credentials as Credentials
+from .connections import NeedsReconnect as NeedsReconnect
 from .crypto import SecretBox
 
 QUEUE_NAME = "paybridge"
@@ -76,17 +81,22 @@ class Storage:
         box: SecretBox,
         retention_days: int,
         due_grace_s: float = DEFAULT_DUE_GRACE_S,
+        refresher: Refresher | None = None,
     ) -> None:
         self.redis = client
         self.box = box
         self.retention_s = retention_days * 24 * 3600
         self.due_grace_s = due_grace_s
         self.queue = Queue(QUEUE_NAME, connection=client)
+        self.connections = Connections(self, refresher)
 
     @classmethod
     def for_settings(cls, settings: Any, client: redis.Redis) -> Storage:
+        from .oauth import OAuthApp  # oauth.py imports this module
+
         box = SecretBox(settings.secret_key)
-        return cls(client, box, settings.retention_days, settings.due_grace_s)
+        refresher = OAuthApp.from_settings(settings)
+        return cls(client, box, settings.retention_days, settings.due_grace_s, refresher)
 
     # -- integrations ---------------------------------------------------------------------------
 
@@ -116,14 +126,14 @@ class Storage:
             "on_missing": on_missing,
             "rate_limit": rate_limit,
             "template": template,
-            "hubspot": {"account": hubspot_account, "connected": hubspot_token is not None},
+            "hubspot": {"account": None, "connected": False, "kind": None},
             "state": "ok",
             "state_reason": None,
             "created_at": created,
             "updated_at": created,
         }
         signing_secret = signing_secret or "whsec_" + _b64(secrets.token_bytes(24))
-        sealed = self.box.seal({"signing_secret": signing_secret, "hubspot_token": hubspot_token})
+        sealed = self.box.seal({"signing_secret": signing_secret})
         version = {"version": 1, "code": code, "created_at": created}
 
         pipe = self.redis.pipeline()
@@ -132,7 +142,18 @@ class Storage:
         pipe.hset(_integration(integration_id) + ":versions", "1", json.dumps(version))
         pipe.zadd("pb:integrations", {integration_id: int(created * 1000)})
         pipe.execute()
+        if hubspot_token is not None:
+            return self.connect_private_app(integration_id, hubspot_account, hubspot_token)
         return record
+
+    def connect_private_app(
+        self, integration_id: str, hubspot_account: str | None, token: str
+    ) -> dict[str, Any]:
+        """Keep a checked private app token as its account's connection; link the integration."""
+        if not hubspot_account:
+            raise ValueError("a private app token is kept under its HubSpot account id")
+        self.connections.save(str(hubspot_account), KIND_PRIVATE_APP, TokenSet(token))
+        return self.connections.link(integration_id, str(hubspot_account))
 
     def get_integration(self, integration_id: str) -> dict[str, Any]:
         raw = self.redis.get(_integration(integration_id))
@@ -175,18 +196,27 @@ class Storage:
         return sorted(versions, key=lambda version: -int(version["version"]))
 
     def get_secrets(self, integration_id: str) -> dict[str, Any]:
+        """The signing secret, and `hubspot_token`: the connection's access token as stored
+        (for a fresh OAuth token, use `connections.credentials(integration).token()`)."""
         raw = self.redis.get(_integration(integration_id) + ":secrets")
         if raw is None:
             raise NotFound(f"no integration {integration_id!r}")
-        return self.box.open(_text(raw))
+        sealed = self.box.open(_text(raw))
+        sealed.pop("hubspot_token", None)
+        connection = self.connections.of_integration(self.get_integration(integration_id))
+        token = self.connections.current_token(connection["hub_id"]) if connection else None
+        return {**sealed, "hubspot_token": token}
 
     def set_secrets(self, integration_id: str, **changes: Any) -> None:
+        if "hubspot_token" in changes:
+            raise ValueError("HubSpot tokens live in connections: use connect_private_app")
         current = self.get_secrets(integration_id)
+        current.pop("hubspot_token", None)
         current.update(changes)
         self.redis.set(_integration(integration_id) + ":secrets", self.box.seal(current))
 
     def delete_integration(self, integration_id: str) -> None:
-        self.get_integration(integration_id)
+        self.connections.unlink(integration_id)
         base = _integration(integration_id)
         delivery_ids = [_text(d) for d in self.redis.zrange(base + ":deliveries", 0, -1)]
         pipe = self.redis.pipeline()
@@ -492,6 +522,10 @@ class Storage:
         self.update_delivery(delivery, status="retrying", reason=reason, next_attempt_at=None)
         self.redis.zrem("pb:due", delivery["id"])
         self.redis.sadd(_integration(delivery["integration_id"]) + ":parked", delivery["id"])
+        # A reconnect between the worker's verdict and this park has already unparked: let the
+        # delivery go rather than wait for a reconnect that has happened.
+        if self.get_integration(delivery["integration_id"]).get("state") != "needs_reconnect":
+            self.unpark_all(delivery["integration_id"])
 
     def unpark_all(self, integration_id: str) -> int:
         key = _integration(integration_id) + ":parked"

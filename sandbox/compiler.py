@@ -28,10 +28,15 @@ def compile_handler(source: str, limits: Limits | None = None) -> types.CodeType
     _check_has_handler(tree)
 
     policy = _Policy()
-    policy.visit(tree)
-    if policy.problems:
-        raise HandlerCompileError(policy.problems)
-    return compile(tree, FILENAME, "exec")
+    try:
+        policy.visit(tree)
+        if policy.problems:
+            raise HandlerCompileError(policy.problems)
+        return compile(tree, FILENAME, "exec")
+    except (MemoryError, RecursionError) as error:
+        # A backstop: the depth limit in _check_size keeps well-formed code clear of this.
+        message = f"the code cannot be compiled: {type(error).__name__}"
+        raise HandlerCompileError([_problem(1, 1, message)]) from None
 
 
 def check_handler(source: str, limits: Limits | None = None) -> list[dict[str, object]]:
@@ -50,16 +55,33 @@ def _parse(source: str) -> ast.Module:
         raise HandlerCompileError(
             [_problem(error.lineno or 1, error.offset or 1, f"SyntaxError: {error.msg}")]
         ) from None
-    except (MemoryError, RecursionError, ValueError) as error:
+    except RecursionError:
+        message = "the code nests too deeply to be parsed"
+        raise HandlerCompileError([_problem(1, 1, message)]) from None
+    except (MemoryError, ValueError) as error:
         message = f"the code cannot be parsed: {type(error).__name__}"
         raise HandlerCompileError([_problem(1, 1, message)]) from None
 
 
 def _check_size(tree: ast.Module, limits: Limits) -> None:
-    count = sum(1 for _ in ast.walk(tree))
+    count = 0
+    deepest: tuple[int, ast.AST] = (0, tree)
+    stack: list[tuple[int, ast.AST]] = [(1, tree)]
+    while stack:
+        depth, node = stack.pop()
+        count += 1
+        if depth > deepest[0]:
+            deepest = (depth, node)
+        stack.extend((depth + 1, child) for child in ast.iter_child_nodes(node))
     if count > limits.ast_nodes:
         message = f"the code has {count} syntax nodes; the limit is {limits.ast_nodes}"
         raise HandlerCompileError([_problem(1, 1, message)])
+    depth, node = deepest
+    if depth > limits.ast_depth:
+        line = getattr(node, "lineno", 1)
+        column = getattr(node, "col_offset", 0) + 1
+        message = f"the code nests {depth} levels deep; the limit is {limits.ast_depth}"
+        raise HandlerCompileError([_problem(line, column, message)])
 
 
 def _check_has_handler(tree: ast.Module) -> None:

@@ -444,6 +444,8 @@ def _importer(seed: int) -> Callable[..., Module | None]:
             return own_random[0]
         if type(fromlist) is list and not fromlist and name in _C_IMPORTS:
             return None
+        if level != 0:
+            raise ImportError("relative imports are not allowed in a handler")
         allowed = ", ".join(IMPORTABLE)
         raise ImportError(f"import of {name!r} is not allowed; a handler may import {allowed}")
 

@@ -65,3 +65,8 @@ def fields_of(webhook: Webhook) -> dict[str, Any]:
 
 def _unknown(name: str) -> str:
     return f"webhook has no field {name!r}; its fields are {', '.join(FIELDS)}"
+
+
+def clear_fields(webhook: Webhook) -> None:
+    """Drop every value the handler left on the webhook, once the run is read."""
+    object.__getattribute__(webhook, "_fields").clear()

@@ -69,6 +69,7 @@ class Paybridge:
         data_dir: Path,
         workers: int = 1,
         env: dict[str, str] | None = None,
+        log_path: Path | None = None,
     ) -> None:
         self.port = free_port()
         self.base_url = f"http://127.0.0.1:{self.port}"
@@ -85,6 +86,8 @@ class Paybridge:
             **(env or {}),
         }
         self.worker_count = workers
+        self.log_path = log_path  # when set, every process writes its output there
+        self._log = None
         self.web: subprocess.Popen[bytes] | None = None
         self.workers: list[subprocess.Popen[bytes]] = []
         self.api = httpx.Client(
@@ -94,6 +97,8 @@ class Paybridge:
         )
 
     def __enter__(self) -> Paybridge:
+        if self.log_path is not None:
+            self._log = open(self.log_path, "ab")  # noqa: SIM115 - closed in stop()
         try:
             self.web = self._spawn("web", "--port", str(self.port))
             for _ in range(self.worker_count):
@@ -131,6 +136,9 @@ class Paybridge:
         self.workers = []
         self.web = None
         self.api.close()
+        if self._log is not None:
+            self._log.close()
+            self._log = None
 
     # -- API shortcuts --------------------------------------------------------------------------
 
@@ -172,4 +180,6 @@ class Paybridge:
             env=self.env,
             cwd=REPO_ROOT,
             stdin=subprocess.DEVNULL,
+            stdout=self._log,
+            stderr=self._log,
         )

@@ -5,10 +5,20 @@ from __future__ import annotations
 import logging
 import random
 import time
-from typing import Any
+from collections.abc import Callable
+from typing import Any, TypeVar
+
+import redis
 
 from engine.settings import parse_rate_limit
-from engine.storage import FINAL_STATUSES, NotFound, now_s
+from engine.storage import (
+    FINAL_STATUSES,
+    ConnectionUnavailable,
+    Credentials,
+    NeedsReconnect,
+    NotFound,
+    now_s,
+)
 from sandbox import SandboxUnavailable
 
 from . import outcomes
@@ -19,6 +29,8 @@ from .schedule import next_delay_s
 logger = logging.getLogger("paybridge.worker.delivery")
 
 SANDBOX_RETRY_S = 5.0
+REDIS_RETRY_S = 0.2
+T = TypeVar("T")
 
 
 def deliver(runtime: Runtime, delivery_id: str) -> str | None:
@@ -124,9 +136,8 @@ def _send(
 ) -> str:
     storage = runtime.storage
     settings = runtime.settings
-    secrets = storage.get_secrets(integration["id"])
-    token = secrets.get("hubspot_token")
-    account = account_key(integration.get("hubspot", {}).get("account"), token)
+    credentials = storage.connections.credentials(integration)
+    account = account_key(credentials.hub_id if credentials else None, None)
     limit, window_s = parse_rate_limit(
         integration.get("rate_limit") or settings.hubspot_rate_limit, "rate_limit"
     )
@@ -135,7 +146,7 @@ def _send(
         storage.redis,
         settings.hubspot_api_base,
         lambda: runtime.limiter.acquire(account, limit, window_s),
-        token,
+        credentials,
         account,
     )
 
@@ -151,15 +162,43 @@ def _send(
         spread = random.uniform(0, window_s / 2)
         _retry_later(storage, delivery, "waiting for a rate-limit slot", throttled.wait_s + spread)
         return "retrying"
-    storage.observe("delivery_seconds", time.perf_counter() - started)
-    storage.count("attempts_total", max(1, len(sender.exchanges)))
+    except NeedsReconnect as problem:
+        outcome = outcomes.Outcome(outcomes.RECONNECT, str(problem))
+    except ConnectionUnavailable as problem:
+        outcome = outcomes.Outcome(outcomes.RETRY, str(problem))
+    if outcome.kind == outcomes.RECONNECT:
+        _hold_for_reconnect(storage, integration, credentials, outcome.reason or "reconnect")
+    duration_s = time.perf_counter() - started
 
     attempts = delivery["attempts"] + 1
     record = _attempt_record(delivery, version, result, sender.exchanges, outcome.reason)
     record["outcome"] = outcome.kind
-    storage.add_attempt(delivery["id"], record)
     _log_attempt(delivery, attempts, outcome, sender)
-    return _decide(runtime, delivery, integration, version, attempts, outcome, account)
+    # HubSpot has answered: losing that answer to a Redis blip would send the request again.
+    deadline = time.monotonic() + settings.lease_s / 2
+    _durably(lambda: storage.add_attempt(delivery["id"], record), deadline)
+    _durably(lambda: storage.observe("delivery_seconds", duration_s), deadline)
+    _durably(lambda: storage.count("attempts_total", max(1, len(sender.exchanges))), deadline)
+    return _durably(
+        lambda: _decide(runtime, delivery, integration, version, attempts, outcome, account),
+        deadline,
+    )
+
+
+def _durably(write: Callable[[], T], deadline: float) -> T:
+    """Run a Redis write, trying again while Redis is unreachable, until the deadline.
+
+    Past the deadline the lease on the delivery may be lost to another worker anyway, so the
+    error goes up and the delivery is recovered as an interrupted attempt.
+    """
+    while True:
+        try:
+            return write()
+        except (redis.ConnectionError, redis.TimeoutError):
+            if time.monotonic() >= deadline:
+                raise
+            logger.warning("Redis unreachable while recording an attempt; trying again")
+            time.sleep(REDIS_RETRY_S)
 
 
 def _decide(
@@ -185,10 +224,14 @@ def _decide(
     if outcome.kind == outcomes.FAIL:
         storage.update_delivery(delivery, status="failed", reason=outcome.reason, **common)
         return _done(storage, delivery, "failed")
-    if outcome.kind == outcomes.PARK:
-        storage.update_integration(
-            integration["id"], state="needs_reconnect", state_reason=outcome.reason
-        )
+    if outcome.kind in (outcomes.PARK, outcomes.RECONNECT):
+        if outcome.kind == outcomes.PARK:
+            storage.update_integration(
+                integration["id"],
+                state="needs_reconnect",
+                state_reason=outcome.reason,
+                missing_scopes=outcome.scopes,
+            )
         storage.update_delivery(delivery, **common)
         storage.park(delivery, outcome.reason or "HubSpot needs reconnecting")
         return "retrying"
@@ -212,6 +255,22 @@ def _decide(
     storage.update_delivery(delivery, failures=failures, **common)
     _retry_later(storage, delivery, outcome.reason or "retrying", delay)
     return "retrying"
+
+
+def _hold_for_reconnect(
+    storage: Any, integration: dict[str, Any], credentials: Credentials | None, reason: str
+) -> None:
+    """HubSpot refused the credentials: every integration of the account waits for a reconnect
+    (just this one when it has no connection)."""
+    if credentials is None:
+        storage.update_integration(integration["id"], state="needs_reconnect", state_reason=reason)
+        return
+    try:
+        credentials.reject(reason)
+    except ConnectionUnavailable:
+        # Busy connection lock: the park below finds the integration not held and lets the
+        # delivery go again, to meet the same answer or a reconnected account.
+        return
 
 
 def _skip_reason(integration: dict[str, Any], delivery: dict[str, Any]) -> str | None:

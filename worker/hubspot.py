@@ -1,7 +1,9 @@
 """Sending a handler's request to HubSpot: destination, credentials, contact references, conflicts.
 
 - A request addressed to https://api.hubapi.com goes to PAYBRIDGE_HUBSPOT_API_BASE.
-- The integration's token is attached only when the handler addressed HubSpot's API host.
+- The account's token is attached only when the handler addressed HubSpot's API host. It comes
+  from the integration's connection (engine/connections.py), refreshed there when it is about to
+  expire; a 401 to it is answered by one refresh and one retry (reference 6.8).
 - `{"email": ...}` as an association target is resolved to the contact's HubSpot id.
 - A contact create that meets 409 "Contact already exists" updates that contact instead, when
   the integration's `on_conflict` is `update` (../shared/reference/hubspot-api.md, 6.1).
@@ -20,6 +22,8 @@ from typing import Any
 
 import httpx
 import redis
+
+from engine.storage import Credentials
 
 from . import outcomes
 
@@ -68,16 +72,17 @@ class HubSpotSender:
         cache: redis.Redis,
         api_base: str,
         acquire: Callable[[], float],
-        token: str | None,
+        credentials: Credentials | None,
         account: str,
     ) -> None:
         self.http = http
         self.cache = cache
         self.api_base = api_base.rstrip("/")
         self.acquire = acquire
-        self.token = token
+        self.credentials = credentials
         self.account = account
         self.exchanges: list[Exchange] = []
+        self._renewed = False
 
     def send(
         self, request: dict[str, Any], on_conflict: str, on_missing: str = "create"
@@ -119,7 +124,7 @@ class HubSpotSender:
         if wait_s > 0:
             raise Throttled(wait_s)
 
-        target, headers = self._destination(url, request.get("headers") or {})
+        target, headers, token = self._destination(url, request.get("headers") or {})
         exchange = Exchange(method, url, body)
         self.exchanges.append(exchange)
         started = time.perf_counter()
@@ -138,17 +143,29 @@ class HubSpotSender:
         exchange.duration_ms = (time.perf_counter() - started) * 1000
         exchange.status = response.status_code
         exchange.response_body = _truncate(response.text)
+        if response.status_code == 401 and token is not None and self._renew(token):
+            return self._exchange(method, url, body, request)
         return outcomes.classify(response), response
 
-    def _destination(self, url: str, extra: dict[str, str]) -> tuple[str, dict[str, str]]:
+    def _renew(self, rejected: str) -> bool:
+        """After a 401: one refresh of an OAuth token per attempt; True to send again."""
+        if self._renewed or self.credentials is None:
+            return False
+        self._renewed = True
+        return self.credentials.renew(rejected) is not None
+
+    def _destination(
+        self, url: str, extra: dict[str, str]
+    ) -> tuple[str, dict[str, str], str | None]:
         headers = {"Content-Type": "application/json", "Accept": "application/json", **extra}
         parts = urllib.parse.urlsplit(url)
         if (parts.hostname or "").lower() != HUBSPOT_API_HOST:
-            return url, headers
-        if self.token:
-            headers["Authorization"] = f"Bearer {self.token}"
+            return url, headers, None
+        token = self.credentials.token() if self.credentials is not None else None
+        if token:
+            headers["Authorization"] = f"Bearer {token}"
         path = parts.path + (f"?{parts.query}" if parts.query else "")
-        return self.api_base + path, headers
+        return self.api_base + path, headers, token
 
     def _resolve_contacts(self, body: Any) -> outcomes.Outcome | None:
         """Replace `{"email": ...}` association targets with HubSpot contact ids, in place."""

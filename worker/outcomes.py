@@ -19,6 +19,7 @@ DELIVERED = "delivered"
 RETRY = "retry"  # try again on the retry schedule
 WAIT = "wait"  # try again after a wait HubSpot asked for; not counted as a failure
 PARK = "park"  # hold every delivery of the integration until its connection is fixed
+RECONNECT = "reconnect"  # the token was refused: hold every integration of the HubSpot account
 FAIL = "fail"  # final: retrying cannot help
 
 LOCKED_WAIT_S = 2.0  # HubSpot: "locks last 2 s"
@@ -34,6 +35,7 @@ class Outcome:
     wait_s: float | None = None
     status_code: int | None = None
     policy: str | None = None
+    scopes: list[str] | None = None  # the scopes a 403 MISSING_SCOPES asked for
 
 
 def classify(response: httpx.Response) -> Outcome:
@@ -47,11 +49,12 @@ def classify(response: httpx.Response) -> Outcome:
         reason = (
             f"HubSpot rejected the token ({_category(body)}: {_message(body)}); reconnect HubSpot"
         )
-        return Outcome(PARK, reason, status_code=status)
+        return Outcome(RECONNECT, reason, status_code=status)
     if status == 403 and _category(body) == "MISSING_SCOPES":
-        scopes = ", ".join(missing_scopes(body)) or "unknown"
-        reason = f"HubSpot says the connection lacks scopes: {scopes}; reconnect granting them"
-        return Outcome(PARK, reason, status_code=status)
+        scopes = missing_scopes(body)
+        named = ", ".join(scopes) or "unknown"
+        reason = f"HubSpot says the connection lacks scopes: {named}; reconnect granting them"
+        return Outcome(PARK, reason, status_code=status, scopes=scopes)
     if status == 423:
         return Outcome(RETRY, f"HubSpot 423 Locked: {_message(body)}", LOCKED_WAIT_S, status)
     if status >= 500:

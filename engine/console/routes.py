@@ -27,7 +27,7 @@ import transforms
 
 from .. import api
 from ..responses import APIError, error_response, json_body
-from ..storage import STATUSES, NotFound
+from ..storage import STATUSES, NotFound, new_id
 from . import sendtest, users
 from .security import csrf_token
 
@@ -356,6 +356,23 @@ async def start_bulk_replay(request: Request) -> Response:
 
 
 @signed_in
+async def send_sample_event(request: Request) -> Response:
+    """Store paybridge's sample event of a type as if Dodo had sent it, to see a delivery
+    through without Dodo. It is accepted by the function ingress uses after the signature
+    check, under a webhook id of its own (`msg_sample_…`)."""
+    storage = request.app.state.storage
+    record = _integration(request)
+    form = await request.form()
+    event_type = str(form.get("event_type", ""))
+    if event_type not in transforms.EVENT_TYPES:
+        return _back(record, f"Not sent: no Dodo event type {event_type!r}")
+    event = transforms.sample(event_type)
+    webhook_id = new_id("msg_sample")
+    storage.accept_event(record["id"], webhook_id, json.dumps(event).encode(), event)
+    return _back(record, f"Sample {event_type} event {webhook_id} received: see it below.")
+
+
+@signed_in
 async def continue_bulk_replay(request: Request) -> Response:
     await json_body(request)
     try:
@@ -481,6 +498,7 @@ routes = [
     Route(_base + "/versions/{version}/rollback", _console_errors(rollback), methods=["POST"]),
     Route(_base + "/settings/{setting}", _console_errors(change), methods=["POST"]),
     Route(_base + "/replay", _console_errors(start_bulk_replay), methods=["POST"]),
+    Route(_base + "/sample-event", _console_errors(send_sample_event), methods=["POST"]),
     Route(_base + "/deliveries/{delivery_id}", _console_errors(delivery_page), methods=["GET"]),
     Route(
         _base + "/deliveries/{delivery_id}/replay", _console_errors(replay_one), methods=["POST"]

@@ -262,3 +262,26 @@ def test_edit_tests_on_a_real_event_then_diffs_and_rolls_back_versions(
     expect(page.locator(".notice")).to_contain_text("version 3 has the code of version 1")
     code = paybridge.api.get(f"/api/integrations/{integration['id']}").json()["code"]
     assert code == transforms.template("contact_from_payment")["code"]
+
+
+def test_a_sample_event_sent_from_the_page_is_delivered(page: Page, paybridge: Paybridge, hubspot):
+    sign_up(page)
+    integration = paybridge.create_integration(
+        name="Sample", template="contact_from_payment", hubspot_token=hubspot.token
+    )
+    page.goto(f"/integrations/{integration['id']}")
+
+    page.select_option("#sample-event select", "payment.succeeded")
+    page.click("text=Send a sample event")
+
+    expect(page.locator(".notice")).to_contain_text("Sample payment.succeeded event msg_sample_")
+    row = page.locator("#deliveries tbody tr")
+    expect(row).to_have_count(1)
+
+    def delivered() -> bool:
+        page.reload()
+        return row.locator(".status").inner_text() == "delivered"
+
+    wait_until(delivered, 30, interval_s=0.3, what="the sample event to be delivered")
+    sample_email = transforms.sample("payment.succeeded")["data"]["customer"]["email"]
+    assert [c["properties"]["email"] for c in hubspot.contacts()] == [sample_email]

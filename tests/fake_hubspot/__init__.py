@@ -5,11 +5,14 @@ Python with `FakeHubSpot` / `start_fake_hubspot`.
 """
 
 from .app import create_app
+from .oauth import FAKE_CLIENT_ID, FAKE_CLIENT_SECRET
 from .server import DEFAULT_TOKEN, FakeHubSpot, FakeHubSpotError, start_fake_hubspot
 from .state import FakeState
 
 __all__ = [
     "DEFAULT_TOKEN",
+    "FAKE_CLIENT_ID",
+    "FAKE_CLIENT_SECRET",
     "FakeHubSpot",
     "FakeHubSpotError",
     "FakeState",

@@ -14,6 +14,7 @@ from .control import ControlError, ControlRoutes, control_error
 from .crm import CrmRoutes
 from .errors import HubSpotError, new_correlation_id, not_found, status_error
 from .gateway import CALL_SCOPE_KEY, ApiGateway, is_api_path
+from .oauth import OAuthRoutes
 from .portal import PortalRoutes
 from .properties import PropertyRoutes
 from .responses import HubSpotJSONResponse
@@ -27,6 +28,7 @@ def create_app(state: FakeState) -> Starlette:
         *AssociationRoutes(state).routes(),
         *PropertyRoutes(state).routes(),
         *PortalRoutes(state).routes(),
+        *OAuthRoutes(state).routes(),
     ]
     app = Starlette(
         routes=routes,

@@ -31,6 +31,7 @@ from .responses import HubSpotJSONResponse
 from .state import FakeState, RequestRecord, format_instant
 
 CONTROL_PREFIX = "/_fake"
+OAUTH_PREFIX = "/oauth/"
 CALL_SCOPE_KEY = "fake_hubspot.call"
 _ANONYMOUS = TokenGrant("")
 _UNPARSED = object()
@@ -83,6 +84,10 @@ def is_api_path(path: str) -> bool:
     return not (path == CONTROL_PREFIX or path.startswith(CONTROL_PREFIX + "/"))
 
 
+def is_oauth_path(path: str) -> bool:
+    return path.startswith(OAUTH_PREFIX)
+
+
 def is_search_path(path: str) -> bool:
     """CRM search has its own limit and answers without rate-limit headers (reference 1.3)."""
     return path.startswith("/crm/") and path.rstrip("/").endswith("/search")
@@ -107,6 +112,13 @@ class ApiGateway:
             record.fault = fault.kind
             if await self._apply_fault(scope, receive, stamped, fault, call, record.token):
                 return
+
+        if is_oauth_path(scope["path"]):
+            # The authorize page and the token endpoints take no bearer token and have no
+            # API rate limit; the client's credentials travel in the form (reference section 4).
+            scope[CALL_SCOPE_KEY] = call
+            await self.app(scope, _replay(raw_body, receive), stamped)
+            return
 
         grant, error = self._authenticate(record.token)
         if error is not None:

@@ -143,6 +143,29 @@ class FakeHubSpot:
     def remove_token(self, token: str) -> None:
         self._control("DELETE", f"/_fake/tokens/{token}")
 
+    def configure_oauth(
+        self,
+        *,
+        access_token_lifetime_s: float | None = None,
+        portal_scopes: Iterable[str] | None = None,
+    ) -> dict:
+        """Set the OAuth app's access-token lifetime, or the scopes the portal can grant
+        (`reset()` goes back to every scope)."""
+        body: dict = {}
+        if access_token_lifetime_s is not None:
+            body["access_token_lifetime_s"] = access_token_lifetime_s
+        if portal_scopes is not None:
+            body["portal_scopes"] = list(portal_scopes)
+        return self._control("POST", "/_fake/oauth", json=body)
+
+    def oauth(self) -> dict:
+        """The OAuth app: codes exchanged, every refresh (`at`, `previous_remaining_s`)."""
+        return self._control("GET", "/_fake/oauth")
+
+    def revoke_oauth(self, *, access_tokens: bool = True) -> None:
+        """Act out an uninstall: every refresh token revoked; access tokens dropped too."""
+        self._control("POST", "/_fake/oauth/revoke", json={"access_tokens": access_tokens})
+
     def contacts(self) -> list[dict]:
         return self._control("GET", "/_fake/contacts")
 

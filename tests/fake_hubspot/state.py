@@ -13,6 +13,7 @@ from urllib.parse import parse_qsl
 
 from .auth import TokenGrant
 from .faults import FaultQueue
+from .oauth import OAuthBook
 from .pipelines import default_pipelines
 from .ratelimit import DEFAULT_INTERVAL_MS, RateLimiter
 from .schema import (
@@ -132,6 +133,7 @@ class FakeState:
         max_requests, interval_ms = self._startup_rate_limit or (None, DEFAULT_INTERVAL_MS)
         self.limiter = RateLimiter(max_requests, interval_ms)
         self._next_id = FIRST_OBJECT_ID
+        self.oauth = OAuthBook()
 
     # tokens and portal settings
 
