@@ -30,6 +30,10 @@ logger = logging.getLogger("paybridge.worker")
 
 RECONNECT_MIN_S = 0.5
 RECONNECT_MAX_S = 10.0
+# How long the thread that listens for RQ's worker commands sleeps between looks. RQ gives it
+# 60 s, and since redis-py 8.2 stopping that thread waits for it, so a worker could take a
+# minute to stop on SIGTERM.
+COMMANDS_POLL_S = 0.5
 
 _runtime: Runtime | None = None
 
@@ -63,13 +67,26 @@ def _work(client: redis.Redis, burst: bool) -> None:
     delay_s = RECONNECT_MIN_S
     while True:
         try:
-            worker = SimpleWorker([QUEUE_NAME], connection=client)
+            worker = Worker([QUEUE_NAME], connection=client)
             worker.work(burst=burst, logging_level="WARNING")
             return
         except (redis.ConnectionError, redis.TimeoutError, redis.BusyLoadingError):
             logger.warning("lost Redis; reconnecting in %.1f s", delay_s)
             time.sleep(delay_s)
             delay_s = min(delay_s * 2, RECONNECT_MAX_S)
+
+
+class Worker(SimpleWorker):
+    """RQ's in-process worker, quick to stop."""
+
+    def subscribe(self) -> None:
+        self.pubsub = self.connection.pubsub()
+        self.pubsub.subscribe(**{self.pubsub_channel_name: self.handle_payload})
+        self.pubsub_thread = self.pubsub.run_in_thread(
+            sleep_time=COMMANDS_POLL_S,
+            daemon=True,
+            exception_handler=self._pubsub_exception_handler,
+        )
 
 
 def _sweep(storage: Storage, interval_s: float, stop: threading.Event) -> None:

@@ -2,7 +2,7 @@
 
     python -m tests.bench.noop QUEUE REDIS_URL
 
-starts one `SimpleWorker` on QUEUE, as worker/process.py does (in-process jobs, no RQ
+starts one of paybridge's RQ workers on QUEUE, as worker/process.py does (in-process jobs, no RQ
 scheduler), so the two job rates differ only by what paybridge's job does.
 """
 
@@ -10,9 +10,8 @@ from __future__ import annotations
 
 import sys
 
-from rq import SimpleWorker
-
 from engine.redis_server import connect
+from worker.process import Worker
 
 JOB = "tests.bench.noop.nothing"
 
@@ -23,7 +22,7 @@ def nothing() -> None:
 
 def main() -> None:
     queue_name, redis_url = sys.argv[1:3]
-    worker = SimpleWorker([queue_name], connection=connect(redis_url))
+    worker = Worker([queue_name], connection=connect(redis_url))
     worker.work(logging_level="WARNING")
 
 
