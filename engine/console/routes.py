@@ -75,7 +75,9 @@ def render(request: Request, template: str, status: int = 200, **context: Any) -
         oauth_enabled=bool(settings.hubspot_client_id),
         statuses=STATUSES,
     )
-    context.setdefault("message", None)
+    # A notice left by a redirect from elsewhere (the OAuth callback) shows once.
+    flash = request.session.pop("flash", None)
+    context["message"] = context.get("message") or flash
     return templates.TemplateResponse(request, template, context, status_code=status)
 
 

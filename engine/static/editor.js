@@ -188,7 +188,10 @@
     document.getElementById("signing-secret").textContent = answer.body.signing_secret;
     document.getElementById("open-integration").href = `/integrations/${answer.body.id}`;
     const oauth = document.getElementById("oauth-connect");
-    if (oauth) oauth.href = `/connect/hubspot?integration_id=${encodeURIComponent(answer.body.id)}`;
+    if (oauth) {
+      const id = encodeURIComponent(answer.body.id);
+      oauth.href = `/connect/hubspot?integration_id=${id}&return_to=${encodeURIComponent(`/integrations/${answer.body.id}`)}`;
+    }
     const created = document.getElementById("created");
     created.hidden = false;
     created.scrollIntoView();

@@ -17,6 +17,7 @@ import pytest
 from playwright.sync_api import Browser, Page, expect, sync_playwright
 
 import transforms
+from tests.fake_hubspot import FAKE_CLIENT_ID, FAKE_CLIENT_SECRET
 from tests.harness import API_TOKEN, Paybridge, wait_until
 
 PASSWORD = "correct horse battery"
@@ -285,3 +286,61 @@ def test_a_sample_event_sent_from_the_page_is_delivered(page: Page, paybridge: P
     wait_until(delivered, 30, interval_s=0.3, what="the sample event to be delivered")
     sample_email = transforms.sample("payment.succeeded")["data"]["customer"]["email"]
     assert [c["properties"]["email"] for c in hubspot.contacts()] == [sample_email]
+
+
+@pytest.fixture
+def oauth_paybridge(redis_url: str, hubspot, tmp_path: Path) -> Iterator[Paybridge]:
+    env = {
+        "PAYBRIDGE_HUBSPOT_CLIENT_ID": FAKE_CLIENT_ID,
+        "PAYBRIDGE_HUBSPOT_CLIENT_SECRET": FAKE_CLIENT_SECRET,
+        "PAYBRIDGE_HUBSPOT_AUTHORIZE_URL": f"{hubspot.base_url}/oauth/authorize",
+    }
+    with Paybridge(redis_url, hubspot.base_url, tmp_path / "data", env=env) as running:
+        yield running
+
+
+def test_the_owner_connects_hubspot_with_oauth_and_events_are_delivered(
+    browser: Browser, oauth_paybridge: Paybridge, hubspot
+):
+    context = browser.new_context(base_url=oauth_paybridge.base_url)
+    context.set_default_timeout(TIMEOUT_MS)
+    page = context.new_page()
+    try:
+        sign_up(page)
+        integration = oauth_paybridge.create_integration(
+            name="OAuth", template="contact_from_payment"
+        )
+        page.goto(f"/integrations/{integration['id']}")
+        expect(page.locator("text=Not connected")).to_be_visible()
+
+        page.click("#oauth-connect")
+        expect(page.locator("h1")).to_have_text("Connect app")
+        page.click("button[value=approve]")
+
+        expect(page).to_have_url(re.compile(rf"/integrations/{integration['id']}$"))
+        expect(page.locator(".notice")).to_have_text("HubSpot is connected.")
+        expect(page.locator("text=Connected to account")).to_be_visible()
+        page.select_option("#sample-event select", "payment.succeeded")
+        page.click("text=Send a sample event")
+        row = page.locator("#deliveries tbody tr")
+
+        def delivered() -> bool:
+            page.reload()
+            return row.locator(".status").inner_text() == "delivered"
+
+        wait_until(delivered, 30, interval_s=0.3, what="the sample event to be delivered")
+        sent = [r for r in hubspot.requests() if r["path"] == "/crm/v3/objects/contacts"]
+        assert sent and all(r["token"] != hubspot.token for r in sent)
+    finally:
+        context.close()
+
+
+def test_without_an_oauth_app_the_page_says_how_to_use_a_private_app_token(
+    page: Page, paybridge: Paybridge
+):
+    sign_up(page)
+    integration = paybridge.create_integration(name="Token", template="contact_from_payment")
+    page.goto(f"/integrations/{integration['id']}")
+
+    expect(page.locator("#oauth-connect")).to_have_count(0)
+    expect(page.locator("text=Private Apps")).to_be_visible()

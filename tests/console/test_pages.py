@@ -309,3 +309,17 @@ def test_the_list_says_when_an_integration_needs_reconnecting(owner):
     assert ">needs reconnect</span>" in owner.get("/").text
     page = owner.get(f"/integrations/{integration['id']}").text
     assert "HubSpot refused the connection: HubSpot 401" in page
+
+
+def test_missing_scopes_are_named_on_the_integration_page(owner):
+    integration = create(owner, name="Needs scopes")
+    owner.app.state.storage.update_integration(
+        integration["id"],
+        state="needs_reconnect",
+        state_reason="HubSpot 403 MISSING_SCOPES",
+        missing_scopes=["crm.objects.deals.write"],
+    )
+
+    page = owner.get(f"/integrations/{integration['id']}").text
+
+    assert "Missing scopes: <code>crm.objects.deals.write</code>" in page
