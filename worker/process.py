@@ -82,7 +82,7 @@ class Worker(SimpleWorker):
     def subscribe(self) -> None:
         self.pubsub = self.connection.pubsub()
         self.pubsub.subscribe(**{self.pubsub_channel_name: self.handle_payload})
-        self.pubsub_thread = self.pubsub.run_in_thread(
+        self.pubsub_thread = self.pubsub.run_in_thread(  # type: ignore[assignment] # RQ types it None
             sleep_time=COMMANDS_POLL_S,
             daemon=True,
             exception_handler=self._pubsub_exception_handler,
