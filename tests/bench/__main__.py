@@ -1,4 +1,4 @@
-"""`python -m tests.bench [--only sandbox|ingress|e2e|limiter] [--quick]` (`make bench`).
+"""`python -m tests.bench [--only sandbox|ingress|e2e|limiter|pages] [--quick]` (`make bench`).
 
 Prints one line per figure, with its unit, and each target with PASS or FAIL; writes the same
 to bench-results/latest.json. Exit status: 0 when every target passed, 1 when one failed,
@@ -16,7 +16,7 @@ from types import FrameType
 
 import redis
 
-from . import end_to_end, ingress_rate, limiter, sandbox_runs
+from . import end_to_end, ingress_rate, limiter, pages, sandbox_runs
 from .processes import BENCH_REDIS_URL, OtherLoad
 from .report import Report, Section
 
@@ -25,6 +25,7 @@ BENCHES: dict[str, Callable[[Section, bool], None]] = {
     "ingress": ingress_rate.run,
     "e2e": end_to_end.run,
     "limiter": limiter.run,
+    "pages": pages.run,
 }
 
 
