@@ -8,7 +8,6 @@ malformed header (../shared/reference/dodo-webhooks.md 3.3), so every failure to
 
 from __future__ import annotations
 
-import json
 import logging
 
 from standardwebhooks.webhooks import Webhook
@@ -17,7 +16,8 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
-from .responses import error_response
+from .jsontext import JSONRejected, read_json
+from .responses import error_response, read_limited
 from .storage import NotFound, Storage
 
 logger = logging.getLogger("paybridge.ingress")
@@ -28,10 +28,7 @@ async def receive_webhook(request: Request) -> Response:
     limit = request.app.state.settings.max_event_bytes
     integration_id = request.path_params["integration_id"]
 
-    declared = request.headers.get("content-length")
-    if declared is not None and declared.isdigit() and int(declared) > limit:
-        return error_response(413, "too_large", f"events are limited to {limit} bytes")
-    body = await _read_limited(request, limit)
+    body = await read_limited(request, limit)
     if body is None:
         return error_response(413, "too_large", f"events are limited to {limit} bytes")
 
@@ -49,12 +46,14 @@ def _verify_and_store(
         return error_response(404, "not_found", f"no integration {integration_id!r}")
 
     try:
-        event = Webhook(secret).verify(body, headers)
-    except json.JSONDecodeError:
-        return error_response(400, "malformed", "the event body is not JSON")
+        Webhook(secret).verify(body, headers, json_parse=False)
     except Exception as error:  # noqa: BLE001 - every verification failure is a 401
         logger.info("rejected webhook for %s: %s", integration_id, type(error).__name__)
         return error_response(401, "bad_signature", f"signature check failed: {error}")
+    try:
+        event = read_json(body)
+    except JSONRejected as error:
+        return error_response(400, "malformed", f"the event body is not JSON: {error}")
     if not isinstance(event, dict) or not isinstance(event.get("type"), str):
         return error_response(400, "malformed", "the event must be a JSON object with a type")
 
@@ -62,17 +61,6 @@ def _verify_and_store(
     delivery_id, created = storage.accept_event(integration_id, webhook_id, body, event)
     status = 202 if created else 200
     return JSONResponse({"delivery_id": delivery_id, "duplicate": not created}, status)
-
-
-async def _read_limited(request: Request, limit: int) -> bytes | None:
-    chunks = []
-    size = 0
-    async for chunk in request.stream():
-        size += len(chunk)
-        if size > limit:
-            return None
-        chunks.append(chunk)
-    return b"".join(chunks)
 
 
 routes = [Route("/webhooks/{integration_id}", receive_webhook, methods=["POST"])]

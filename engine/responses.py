@@ -3,14 +3,17 @@
 from __future__ import annotations
 
 import hmac
-import json
 from collections.abc import Awaitable, Callable
 from typing import Any
 
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
+from .jsontext import JSONRejected, read_json
+
 Endpoint = Callable[[Request], Awaitable[Response]]
+# An API body carries a handler (64 KiB at most) and maybe a test event (1 MiB at most).
+MAX_BODY_BYTES = 2 * 1024 * 1024
 
 
 class APIError(Exception):
@@ -55,11 +58,29 @@ def api(endpoint: Endpoint) -> Endpoint:
 
 
 async def json_body(request: Request) -> dict[str, Any]:
-    raw = await request.body()
+    raw = await read_limited(request, MAX_BODY_BYTES)
+    if raw is None:
+        message = f"API request bodies are limited to {MAX_BODY_BYTES} bytes"
+        raise APIError(413, "too_large", message)
     try:
-        body = json.loads(raw or b"{}")
-    except ValueError as error:
+        body = read_json(raw or b"{}")
+    except JSONRejected as error:
         raise APIError(400, "invalid_json", f"the request body is not JSON: {error}") from None
     if not isinstance(body, dict):
         raise APIError(400, "invalid_json", "the request body must be a JSON object")
     return body
+
+
+async def read_limited(request: Request, limit: int) -> bytes | None:
+    """The request body, or None when it is longer than `limit` bytes (read no further)."""
+    declared = request.headers.get("content-length")
+    if declared is not None and declared.isdigit() and int(declared) > limit:
+        return None
+    chunks = []
+    size = 0
+    async for chunk in request.stream():
+        size += len(chunk)
+        if size > limit:
+            return None
+        chunks.append(chunk)
+    return b"".join(chunks)

@@ -79,8 +79,9 @@ def _unshare_network(libc: ctypes.CDLL) -> bool:
 
 
 def _drop_privileges() -> bool:
+    """Become `nobody`, who can read none of paybridge's files; only root can change user."""
     if os.geteuid() != 0:
-        return True
+        return False
     os.setgroups([])
     os.setresgid(NOBODY, NOBODY, NOBODY)
     os.setresuid(NOBODY, NOBODY, NOBODY)

@@ -28,7 +28,7 @@ from typing import Any
 
 from .compiler import FILENAME
 from .limits import Limits
-from .policy import OutputLimit, SandboxTimeout, make_globals
+from .policy import ClassTracker, OutputLimit, SandboxTimeout, make_globals, purge_caches
 from .request import check_request_size
 from .webhook import Webhook, clear_fields, fields_of
 
@@ -110,7 +110,8 @@ def _run_timed(
     output: OutputLimit,
     result: dict[str, Any],
 ) -> None:
-    glb = make_globals(output, helpers, seed)
+    classes = ClassTracker()
+    glb = make_globals(output, helpers, seed, classes)
     # The handler gets a copy of the event: the caller's dict outlives the run, and anything
     # the handler hung on it would be freed (running its code) after the timer stopped.
     webhook = Webhook(str(event.get("type", "")), json.loads(json.dumps(event)))
@@ -134,6 +135,18 @@ def _run_timed(
         clear_fields(webhook)
         del webhook, glb
         gc.collect()
+        _drop_survivors(classes, result)
+
+
+def _drop_survivors(classes: ClassTracker, result: dict[str, Any]) -> None:
+    """A class of the handler that is still alive is held by a cache of the process: empty the
+    caches now, while this run's timer runs, and should one still live, replace the process."""
+    if not classes.classes:
+        return
+    purge_caches()
+    gc.collect()
+    if classes.classes:
+        result["recycle"] = True
 
 
 def _call_handler(code: types.CodeType, glb: dict[str, Any], webhook: Webhook) -> Any:

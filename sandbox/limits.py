@@ -19,6 +19,12 @@ DEFAULT_AST_DEPTH = 64
 KILL_GRACE_MS = 250
 ALLOWED_METHODS = ("POST", "PATCH", "PUT", "DELETE", "GET")
 RESERVED_HEADERS = ("authorization", "host", "content-length")
+# How the request is framed and carried is paybridge's: a handler that set these could make
+# the HTTP client refuse the request, or smuggle a second one inside it.
+FRAMING_HEADERS = (
+    "connection", "expect", "keep-alive", "proxy-authorization", "proxy-connection", "te",
+    "trailer", "transfer-encoding", "upgrade",
+)  # fmt: skip
 
 
 @dataclasses.dataclass(frozen=True)

@@ -9,7 +9,7 @@ plain dicts, lists and the webhook, and an explicit copy of a small set of built
 
 from __future__ import annotations
 
-import _strptime  # type: ignore[import-not-found]  # noqa: F401 - datetime.strptime imports it from C
+import _strptime  # type: ignore[import-not-found]  # datetime.strptime imports it from C
 import datetime
 import decimal
 import json
@@ -18,6 +18,7 @@ import operator
 import random
 import re
 import types
+import weakref
 from collections.abc import Callable, Iterable, Iterator
 from typing import Any
 
@@ -80,8 +81,36 @@ class OutputLimit:
         return "".join(self.parts) + suffix
 
 
+class ClassTracker:
+    """The metaclass of a run's `class` statements: it builds the class with `type` and holds
+    it weakly, so that the run can tell afterwards whether any of its classes outlived it.
+
+    A class that outlives its run sits in a cache of the process (`re`'s compiled patterns are
+    keyed by the pattern's type, `_strptime`'s by the format itself), and whatever the class
+    holds, a generator whose `finally` loops say, would be freed, and run, in a later run of
+    another integration.
+    """
+
+    def __init__(self) -> None:
+        self.classes: weakref.WeakSet[type] = weakref.WeakSet()
+
+    def __call__(self, name: str, bases: tuple[type, ...], namespace: dict[str, Any]) -> type:
+        cls = type(name, bases, namespace)
+        self.classes.add(cls)
+        return cls
+
+
+def purge_caches() -> None:
+    """Empty the process's caches that can hold a handler's objects (see ClassTracker)."""
+    re.purge()
+    _strptime._regex_cache.clear()
+
+
 def make_globals(
-    output: OutputLimit, helpers: dict[str, Callable[..., Any]], seed: int
+    output: OutputLimit,
+    helpers: dict[str, Callable[..., Any]],
+    seed: int,
+    classes: ClassTracker,
 ) -> dict[str, Any]:
     """Fresh globals for one run: nothing in them survives into the next run."""
     builtins = dict(BUILTINS)
@@ -89,7 +118,7 @@ def make_globals(
     glb: dict[str, Any] = {
         "__builtins__": builtins,
         "__name__": "handler",
-        "__metaclass__": type,
+        "__metaclass__": classes,
         "_getattr_": guarded_getattr,
         "_getitem_": guarded_getitem,
         "_getiter_": guarded_iter,

@@ -98,6 +98,10 @@ class SandboxPool:
                 }
         return result
 
+    def idle_pids(self) -> list[int]:
+        """The process ids of the sandbox processes waiting for a run."""
+        return [process.pid for process in list(self._idle.queue)]
+
     def close(self) -> None:
         self._closed = True
         while True:

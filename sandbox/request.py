@@ -7,7 +7,7 @@ import urllib.parse
 from collections.abc import Iterable
 from typing import Any
 
-from .limits import ALLOWED_METHODS, RESERVED_HEADERS
+from .limits import ALLOWED_METHODS, FRAMING_HEADERS, RESERVED_HEADERS
 
 MAX_URL_CHARS = 8 * 1024
 MAX_HEADER_CHARS = 8 * 1024
@@ -15,8 +15,9 @@ MAX_HEADERS = 50
 # A header name is an RFC 9110 token (section 5.1): "Authorization " or "Host:" would pass a
 # plain comparison with the reserved names, then be refused by the HTTP client at send time.
 _HEADER_NAME = re.compile(r"[!#$%&'*+\-.^_`|~0-9A-Za-z]+")
-# Field values may hold tabs but no other control character (RFC 9110 section 5.5).
-_CONTROL = re.compile(r"[\x00-\x08\x0a-\x1f\x7f]")
+# Field values may hold tabs but no other control character (RFC 9110 section 5.5); and the
+# HTTP client sends header values as ASCII, so anything else is refused here, not at send time.
+_HEADER_VALUE = re.compile(r"[\t\x20-\x7e]*")
 # urlsplit drops tabs and newlines before parsing, so the host it sees need not be the host
 # an HTTP client would see; a URL with any space or control character is refused outright.
 _URL_FORBIDDEN = re.compile(r"[\x00-\x20\x7f\\]")
@@ -79,6 +80,9 @@ def _check_url(url: Any, allowed_hosts: Iterable[str]) -> None:
         raise RequestRejected(
             "url", f"host {host!r} is not allowed; requests may go to {', '.join(allowed)}"
         )
+    segments = urllib.parse.unquote(parts.path).split("/")
+    if "." in segments or ".." in segments:
+        raise RequestRejected("url", f"{url!r} has a '.' or '..' segment in its path")
 
 
 def _check_headers(headers: Any) -> None:
@@ -91,7 +95,10 @@ def _check_headers(headers: Any) -> None:
             raise RequestRejected("headers", f"{name!r}: names and values must be text")
         if not _HEADER_NAME.fullmatch(name):
             raise RequestRejected("headers", f"{name!r} is not a valid header name")
-        if name.lower() in RESERVED_HEADERS:
+        if name.lower() in RESERVED_HEADERS or name.lower() in FRAMING_HEADERS:
             raise RequestRejected("headers", f"{name!r} is set by paybridge and cannot be set")
-        if _CONTROL.search(value):
-            raise RequestRejected("headers", f"{name!r} has a control character in its value")
+        if not _HEADER_VALUE.fullmatch(value):
+            raise RequestRejected(
+                "headers",
+                f"{name!r} has a control or non-ASCII character in its value {value[:40]!r}",
+            )

@@ -50,7 +50,7 @@ def sign(
     import datetime
 
     when = datetime.datetime.fromtimestamp(timestamp or time.time(), datetime.UTC)
-    signature = Webhook(secret).sign(webhook_id, when, body.decode("utf-8"))
+    signature = Webhook(secret).sign(webhook_id, when, body)
     return {
         "webhook-id": webhook_id,
         "webhook-timestamp": str(int(when.timestamp())),

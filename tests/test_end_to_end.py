@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import time
 
+import pytest
 import redis
 
 import transforms
@@ -105,6 +106,41 @@ def test_unknown_integration_is_404_and_malformed_body_is_400(paybridge, hubspot
 
     assert malformed.status_code == 400
     assert unknown.status_code == 404
+
+
+NOT_JSON_WE_ACCEPT = [
+    pytest.param(
+        b'{"type": "payment.succeeded", "data": NaN}', "NaN is not a JSON value", id="NaN"
+    ),
+    pytest.param(b'{"type": "x", "data": Infinity}', "Infinity", id="Infinity"),
+    pytest.param(
+        b'{"type": "x", "data": ' + b"[" * 40 + b"]" * 40 + b"}", "deeper than 32", id="deep"
+    ),
+    pytest.param(
+        b'{"type": "x", "data": ' + b"[" * 100_000 + b"]" * 100_000 + b"}",
+        "deeper than 32",
+        id="very-deep",
+    ),
+    pytest.param(b'{"type": "x", "n": ' + b"9" * 5000 + b"}", "digits", id="huge-int"),
+    pytest.param(b'{"type": "x\xff\xfe"}', "UTF-8", id="not-utf-8"),
+    pytest.param(b'["payment.succeeded"]', "JSON object with a type", id="a-list"),
+    pytest.param(b'{"data": {}}', "JSON object with a type", id="no-type"),
+]
+
+
+@pytest.mark.parametrize("body, words", NOT_JSON_WE_ACCEPT)
+def test_a_signed_body_that_is_not_plain_json_is_400_and_stores_nothing(
+    paybridge, hubspot, body: bytes, words: str
+):
+    integration = _contact_integration(paybridge, hubspot)
+    headers = sign(integration["signing_secret"], body, "msg_odd")
+
+    response = paybridge.api.post(f"/webhooks/{integration['id']}", content=body, headers=headers)
+
+    assert response.status_code == 400, response.text
+    assert words in response.json()["error"]["message"]
+    listed = paybridge.api.get(f"/api/integrations/{integration['id']}/deliveries").json()
+    assert listed["deliveries"] == []
 
 
 def test_an_event_the_handler_ignores_ends_skipped(paybridge, hubspot):

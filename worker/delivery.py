@@ -30,6 +30,9 @@ logger = logging.getLogger("paybridge.worker.delivery")
 
 SANDBOX_RETRY_S = 5.0
 REDIS_RETRY_S = 0.2
+# A delivery whose worker dies on it this many times in a row is failed, not tried forever.
+MAX_INTERRUPTED_ATTEMPTS = 3
+MAX_REASON_CHARS = 1000
 T = TypeVar("T")
 
 
@@ -41,15 +44,26 @@ def deliver(runtime: Runtime, delivery_id: str) -> str | None:
         return None
     token, interrupted = held
     try:
-        if interrupted:
-            _note_interrupted(storage, delivery_id)
+        if interrupted and _note_interrupted(storage, delivery_id) >= MAX_INTERRUPTED_ATTEMPTS:
+            reason = (
+                f"{MAX_INTERRUPTED_ATTEMPTS} attempts in a row were interrupted (their worker "
+                "stopped each time); not tried again until replayed"
+            )
+            return _fail_unexpectedly(storage, delivery_id, reason)
         return _attempt(runtime, delivery_id)
+    except (redis.ConnectionError, redis.TimeoutError):
+        raise  # the lease runs out and the sweeper tries again once Redis is back
+    except Exception as error:  # noqa: BLE001 - a bug must not loop the delivery forever
+        logger.exception("delivery %s: unexpected error", delivery_id)
+        reason = f"paybridge could not run this delivery: {type(error).__name__}: {error}"
+        return _fail_unexpectedly(storage, delivery_id, reason[:MAX_REASON_CHARS])
     finally:
         storage.unlock(delivery_id, token)
 
 
-def _note_interrupted(storage: Any, delivery_id: str) -> None:
-    """Say in the log that an attempt's worker died before recording what HubSpot answered."""
+def _note_interrupted(storage: Any, delivery_id: str) -> int:
+    """Say in the log that an attempt's worker died before recording what HubSpot answered;
+    return how many attempts in a row ended so."""
     storage.count("deliveries_recovered_total")
     reason = (
         "an earlier attempt was interrupted (its worker stopped) before its result was "
@@ -57,6 +71,26 @@ def _note_interrupted(storage: Any, delivery_id: str) -> None:
     )
     storage.add_attempt(delivery_id, {"at": now_s(), "interrupted": True, "reason": reason})
     logger.warning("delivery %s: earlier attempt interrupted; trying again", delivery_id)
+    in_a_row = 0
+    for attempt in reversed(storage.get_attempts(delivery_id)):
+        if not attempt.get("interrupted"):
+            break
+        in_a_row += 1
+    return in_a_row
+
+
+def _fail_unexpectedly(storage: Any, delivery_id: str, reason: str) -> str:
+    """End a delivery that paybridge itself could not carry through as `failed`, with the
+    reason on it and in its log, so that it can be seen and replayed."""
+    try:
+        delivery = storage.get_delivery(delivery_id)
+    except NotFound:
+        return "failed"
+    storage.add_attempt(delivery_id, {"at": now_s(), "outcome": outcomes.FAIL, "reason": reason})
+    storage.update_delivery(
+        delivery, status="failed", reason=reason, attempts=delivery["attempts"] + 1
+    )
+    return _done(storage, delivery, "failed")
 
 
 def _attempt(runtime: Runtime, delivery_id: str) -> str | None:

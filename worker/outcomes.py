@@ -63,6 +63,9 @@ def classify(response: httpx.Response) -> Outcome:
 
 
 def network_error(error: Exception) -> Outcome:
+    if isinstance(error, httpx.LocalProtocolError | httpx.UnsupportedProtocol):
+        # The request itself could not be put on the wire: sending it again changes nothing.
+        return Outcome(FAIL, f"the request could not be sent: {type(error).__name__}: {error}")
     kind = "timed out" if isinstance(error, httpx.TimeoutException) else "network error"
     return Outcome(RETRY, f"HubSpot request {kind}: {type(error).__name__}: {error}")
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 import hashlib
+import logging
 
 import httpx
 import redis
@@ -13,6 +14,8 @@ from engine.storage import Storage
 from sandbox import Limits, SandboxPool
 
 from .ratelimit import RateLimiter
+
+logger = logging.getLogger("paybridge.worker")
 
 WORKER_SANDBOX_PROCESSES = 2
 
@@ -42,6 +45,10 @@ def build_runtime(settings: Settings, storage: Storage, client: redis.Redis) -> 
         limits=httpx.Limits(max_connections=20, max_keepalive_connections=20),
     )
     pool = SandboxPool(size=WORKER_SANDBOX_PROCESSES, limits=limits)
+    missing = [layer for layer, in_force in pool.confinement.items() if not in_force]
+    if missing:
+        # README, "The sandbox": which layers need root, and that the others still hold.
+        logger.warning("sandbox layers not in force on this machine: %s", ", ".join(missing))
     return Runtime(settings, storage, pool, http, RateLimiter(client))
 
 

@@ -235,3 +235,19 @@ def test_dodo_s_signing_secret_can_be_given_and_replaced(client):
     bad = client.patch(f"/api/integrations/{created['id']}", json={"signing_secret": "secret"})
     assert bad.status_code == 422
     assert bad.json()["error"]["field"] == "signing_secret"
+
+
+def test_api_bodies_that_are_too_deep_or_too_large_are_refused(client):
+    deep = b'{"code": "x", "event": ' + b"[" * 50_000 + b"]" * 50_000 + b"}"
+    nan = b'{"name": "x", "code": "def handler(webhook):\\n    return webhook\\n", "n": NaN}'
+
+    too_deep = client.post("/api/transforms/test", content=deep)
+    not_json = client.post("/api/integrations", content=nan)
+    too_large = client.post("/api/transforms/test", content=b" " * (3 * 1024 * 1024))
+
+    assert too_deep.status_code == 400
+    assert "deeper than 32" in too_deep.json()["error"]["message"]
+    assert not_json.status_code == 400
+    assert "NaN" in not_json.json()["error"]["message"]
+    assert too_large.status_code == 413
+    assert too_large.json()["error"]["code"] == "too_large"

@@ -83,3 +83,15 @@ def test_a_non_json_5xx_body_is_kept_as_text():
     outcome = outcomes.classify(response)
     assert outcome.kind == outcomes.RETRY
     assert "Bad gateway" in outcome.reason
+
+
+def test_a_request_that_cannot_be_put_on_the_wire_fails_and_network_errors_retry():
+    local = outcomes.network_error(httpx.LocalProtocolError("illegal header"))
+    dropped = outcomes.network_error(httpx.RemoteProtocolError("server disconnected"))
+    timed_out = outcomes.network_error(httpx.ReadTimeout("read timed out"))
+
+    assert local.kind == outcomes.FAIL
+    assert "could not be sent" in (local.reason or "")
+    assert dropped.kind == outcomes.RETRY
+    assert timed_out.kind == outcomes.RETRY
+    assert "timed out" in (timed_out.reason or "")
