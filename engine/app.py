@@ -49,7 +49,6 @@ def create_app(settings: Settings, client: redis.Redis | None = None) -> Starlet
         lazy_pool.close()
 
     routes = [
-        *ingress.routes,
         *api.routes,
         *oauth.routes,
         Route("/healthz", healthz, methods=["GET"]),
@@ -63,6 +62,7 @@ def create_app(settings: Settings, client: redis.Redis | None = None) -> Starlet
         lifespan=lifespan,
         exception_handlers={redis.RedisError: storage_unavailable},
         middleware=[
+            Middleware(ingress.IngressFirst),
             console.headers_middleware(),
             session_middleware(settings),
             console.csrf_middleware(settings),
@@ -70,6 +70,8 @@ def create_app(settings: Settings, client: redis.Redis | None = None) -> Starlet
     )
     app.state.settings = settings
     app.state.storage = storage
+    app.state.signing_secrets = ingress.SigningSecrets(storage)
+    app.state.event_writer = ingress.EventWriter(storage)
     app.state.pool_limits = limits
     app.state.sandbox = lazy_pool
     return app

@@ -84,6 +84,7 @@ def worker(burst: bool) -> None:
 
     settings = _settings()
     _configure_logging(settings.log_level)
+    os.nice(settings.worker_nice)
     with _redis(settings) as settings:
         client = redis_server.connect(str(settings.redis_url))
         storage = Storage.for_settings(settings, client)

@@ -31,6 +31,9 @@ DEFAULT_SWEEP_INTERVAL_S = 1.0
 DEFAULT_DUE_GRACE_S = 30
 DEFAULT_MAX_EVENT_BYTES = 1024 * 1024
 DEFAULT_LOG_LEVEL = "WARNING"
+# Workers (and their sandbox processes) yield the CPU to the web process: accepting Dodo's
+# events quickly matters more than delivering them a moment sooner. 0 to 19, as for nice(1).
+DEFAULT_WORKER_NICE = 10
 LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR")
 PREFIX = "PAYBRIDGE_"
 
@@ -62,6 +65,7 @@ class Settings:
     due_grace_s: float = DEFAULT_DUE_GRACE_S
     max_event_bytes: int = DEFAULT_MAX_EVENT_BYTES
     log_level: str = DEFAULT_LOG_LEVEL
+    worker_nice: int = DEFAULT_WORKER_NICE
     generated: tuple[str, ...] = ()
 
     @property
@@ -103,9 +107,12 @@ def load_settings(environ: dict[str, str] | None = None) -> Settings:
         due_grace_s=_float(env, "DUE_GRACE_S", DEFAULT_DUE_GRACE_S),
         max_event_bytes=_int(env, "MAX_EVENT_BYTES", DEFAULT_MAX_EVENT_BYTES),
         log_level=_log_level(env.get("LOG_LEVEL")),
+        worker_nice=_int(env, "WORKER_NICE", DEFAULT_WORKER_NICE),
         generated=tuple(generated),
     )
     settings.rate_limit  # noqa: B018 - validates the value now, not at the first delivery
+    if not 0 <= settings.worker_nice <= 19:
+        raise SettingsError(f"{PREFIX}WORKER_NICE must be 0 to 19, not {settings.worker_nice}")
     return settings
 
 
