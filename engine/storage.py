@@ -18,6 +18,7 @@ The web app and the workers share state only through this module. Keys (prefix `
 | `pb:delivery:{id}` | string | delivery record (JSON) |
 | `pb:delivery:{id}:event` | string | the Dodo event body, as received |
 | `pb:delivery:{id}:attempts` | list | one JSON record per attempt |
+| `pb:inbox` | list | accepted deliveries a `fan_out` job has still to enqueue |
 | `pb:due` | zset | non-final deliveries by the time (s) a worker must next look at them |
 | `pb:lock:{delivery id}` | string | held while a worker runs an attempt |
 | `pb:metrics:*` | hash | counters and histograms for /metrics |
@@ -50,6 +51,11 @@ from .crypto import SecretBox
 
 QUEUE_NAME = "paybridge"
 DELIVER_JOB = "worker.jobs.deliver"
+# Ingress enqueues one job per batch of events, not one per event: building an RQ job costs
+# the web process more than the rest of an event's handling. The job moves the batch's
+# deliveries from the inbox into the queue, each as a `deliver` job.
+FAN_OUT_JOB = "worker.jobs.fan_out"
+INBOX_KEY = "pb:inbox"
 STATUSES = ("pending", "delivered", "skipped", "retrying", "failed", "transform_error")
 FINAL_STATUSES = ("delivered", "skipped", "failed", "transform_error")
 ON_CONFLICT = ("update", "fail")
@@ -76,14 +82,31 @@ def new_id(prefix: str) -> str:
     return f"{prefix}_{secrets.token_hex(10)}"
 
 
-# Accept a batch of events. ARGV[1] is the dedupe TTL (s); then four per event: its dedupe key,
-# its integration's key, its new delivery id, and the commands that store and enqueue it, packed
-# by _pack_commands. Each event is deduplicated, stored and enqueued whole or not at all (a
-# script runs whole, and the append-only file keeps it whole across a restart).
-_ACCEPT = """
+# Accept a batch of events. ARGV[1] is the dedupe TTL (s) and ARGV[2] the commands that enqueue
+# the batch's fan-out job; then four per event: its dedupe key, its integration's key, its new
+# delivery id, and the commands that store it. Commands are packed by _pack_commands. Each event
+# is deduplicated, stored and put in the inbox whole or not at all (a script runs whole, and
+# the append-only file keeps it whole across a restart).
+_ACCEPT = (
+    """
 local out = {}
-for e = 2, #ARGV, 4 do
-  local dedupe, integration, id, packed = ARGV[e], ARGV[e + 1], ARGV[e + 2], ARGV[e + 3]
+local created = 0
+local function run_packed(packed)
+  local pos = 1
+  while pos <= #packed do
+    local count, size
+    count, pos = struct.unpack('>I4', packed, pos)
+    local args = {}
+    for i = 1, count do
+      size, pos = struct.unpack('>I4', packed, pos)
+      args[i] = string.sub(packed, pos, pos + size - 1)
+      pos = pos + size
+    end
+    redis.call(unpack(args))
+  end
+end
+for e = 3, #ARGV, 4 do
+  local dedupe, integration, id = ARGV[e], ARGV[e + 1], ARGV[e + 2]
   local existing = redis.call('GET', dedupe)
   if existing then
     out[#out + 1] = 'duplicate'; out[#out + 1] = existing
@@ -91,28 +114,23 @@ for e = 2, #ARGV, 4 do
     out[#out + 1] = 'gone'; out[#out + 1] = id
   else
     redis.call('SET', dedupe, id, 'EX', ARGV[1])
-    local pos = 1
-    while pos <= #packed do
-      local count, size
-      count, pos = struct.unpack('>I4', packed, pos)
-      local args = {}
-      for i = 1, count do
-        size, pos = struct.unpack('>I4', packed, pos)
-        args[i] = string.sub(packed, pos, pos + size - 1)
-        pos = pos + size
-      end
-      redis.call(unpack(args))
-    end
+    run_packed(ARGV[e + 3])
+    redis.call('RPUSH', '"""
+    + INBOX_KEY
+    + """', id)
+    created = created + 1
     out[#out + 1] = 'created'; out[#out + 1] = id
   end
 end
+if created > 0 then run_packed(ARGV[2]) end
 return out
 """
+)
 
 
 @dataclasses.dataclass(frozen=True)
 class PreparedEvent:
-    """A verified event with the commands that store and enqueue it, ready for accept_events."""
+    """A verified event with the commands that store it, ready for accept_events."""
 
     integration_id: str
     webhook_id: str
@@ -357,12 +375,10 @@ class Storage:
     def prepare_event(
         self, integration_id: str, webhook_id: str, body: bytes, event: dict[str, Any]
     ) -> PreparedEvent:
-        """The commands that store and enqueue an event's delivery, built without Redis."""
+        """The commands that store an event's delivery, built without Redis."""
         delivery_id = new_id("dlv")
         with self.redis.pipeline() as recorder:
-            recorder.multi()
             self._store_delivery(recorder, integration_id, delivery_id, webhook_id, body, event)
-            self._enqueue(recorder, delivery_id)
             commands = _pack_commands(recorder)
         return PreparedEvent(integration_id, webhook_id, delivery_id, commands)
 
@@ -372,7 +388,18 @@ class Storage:
         For each event: (delivery id, created now?), where a repeated webhook id gives the
         delivery stored first; or Gone when its integration no longer exists.
         """
-        args: list[Any] = [self.retention_s]
+        with self.redis.pipeline() as recorder:
+            recorder.multi()
+            self.queue.enqueue_call(
+                FAN_OUT_JOB,
+                job_id=new_id("fanout"),
+                result_ttl=0,
+                failure_ttl=JOB_FAILURE_TTL_S,
+                timeout=JOB_TIMEOUT_S,
+                pipeline=recorder,
+            )
+            fan_out = _pack_commands(recorder)
+        args: list[Any] = [self.retention_s, fan_out]
         for prepared in events:
             dedupe_key = f"pb:dedupe:{prepared.integration_id}:{prepared.webhook_id}"
             integration_key = _integration(prepared.integration_id)
@@ -535,6 +562,19 @@ class Storage:
         pipe.execute()
 
     # -- queueing -------------------------------------------------------------------------------
+
+    def take_inbox(self, limit: int) -> list[str]:
+        """Up to `limit` newly accepted deliveries, each handed to one caller, who must enqueue
+        them (should the caller die first, the sweeper enqueues them when they fall due)."""
+        taken = self.redis.lpop(INBOX_KEY, limit) or []
+        return [_text(delivery_id) for delivery_id in taken]
+
+    def enqueue_deliveries(self, delivery_ids: list[str]) -> None:
+        """Queue an attempt of each now, in one round trip."""
+        pipe = self.redis.pipeline()
+        for delivery_id in delivery_ids:
+            self._enqueue(pipe, delivery_id)
+        pipe.execute()
 
     def enqueue_delivery(self, delivery_id: str) -> None:
         """Queue an attempt now; if no worker takes it within the grace, the sweeper will."""

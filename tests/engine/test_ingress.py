@@ -113,7 +113,8 @@ def test_a_batch_with_a_repeated_webhook_id_and_a_deleted_integration(app: Starl
     assert storage.redis.exists(f"pb:delivery:{again.delivery_id}") == 0
     assert storage.redis.exists(f"pb:delivery:{orphan.delivery_id}") == 0
     assert storage.get_event(first.delivery_id) == event
-    assert storage.queue.count == 1
+    assert storage.queue.count == 1  # one fan_out job for the batch
+    assert storage.take_inbox(10) == [first.delivery_id]
 
 
 def test_a_replaced_signing_secret_is_used_at_once(app: Starlette):
