@@ -174,3 +174,27 @@ def test_ingress_answers_503_while_redis_is_down_and_stores_once_it_is_back(
     assert answers[1].json()["error"]["code"] == "storage_unavailable"
     client = redis.Redis.from_url(url)
     assert client.zcard(f"pb:integration:{integration['id']}:deliveries") == 2
+
+
+def test_a_delivery_taken_from_the_inbox_but_never_enqueued_falls_due_for_the_sweeper(
+    app: Starlette,
+):
+    storage = app.state.storage
+    storage.due_grace_s = 0  # due at once, as it would be `due_grace_s` after acceptance
+    integration = storage.create_integration(
+        name="Kept",
+        code=transforms.template("contact_from_payment")["code"],
+        event_types=None,
+        hubspot_token=None,
+        hubspot_account=None,
+        on_conflict="update",
+        rate_limit=None,
+    )
+    event = transforms.sample("payment.succeeded")
+    prepared = storage.prepare_event(integration["id"], "msg_1", json.dumps(event).encode(), event)
+    storage.accept_events([prepared])
+
+    assert storage.take_inbox(10) == [prepared.delivery_id]  # a fan_out job that then dies
+
+    assert storage.take_inbox(10) == []
+    assert storage.claim_due() == [prepared.delivery_id]
