@@ -322,7 +322,11 @@ def test_the_owner_connects_hubspot_with_oauth_and_events_are_delivered(
         expect(page.locator("text=Connected to account")).to_be_visible()
         page.select_option("#sample-event select", "payment.succeeded")
         page.click("text=Send a sample event")
+        # The form's answer must have loaded before the page is reloaded, or the reload races
+        # the navigation ("Not attached to an active page").
+        expect(page.locator(".notice")).to_contain_text("Sample payment.succeeded event")
         row = page.locator("#deliveries tbody tr")
+        expect(row).to_have_count(1)
 
         def delivered() -> bool:
             page.reload()

@@ -39,7 +39,9 @@ def _payment(number: int) -> dict:
 
 
 class Flood:
-    """Posts EVENTS events from a thread; Dodo-style, a rejected post is tried again later."""
+    """Posts EVENTS events from a thread; Dodo-style, a rejected post is tried again later, and
+    any 2xx counts as accepted (a 200 says an earlier post of the same webhook id was stored:
+    its answer was lost, say in a Redis restart)."""
 
     def __init__(self, paybridge: Paybridge, integration: dict) -> None:
         self.paybridge = paybridge
@@ -60,7 +62,7 @@ class Flood:
             except httpx.HTTPError:
                 response = None
             with self.lock:
-                if response is not None and response.status_code == 202:
+                if response is not None and response.status_code in (200, 202):
                     self.accepted[number] = response.json()["delivery_id"]
                 else:
                     self.refused += 1
