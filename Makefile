@@ -3,8 +3,10 @@ PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
+PORT ?= 8000
+HUBSPOT_PORT ?= 8765
 
-.PHONY: run test bench check format clean chromium screenshots
+.PHONY: setup run test bench check format clean chromium screenshots fake-hubspot
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -12,8 +14,14 @@ $(STAMP): pyproject.toml
 	$(BIN)/pip install --quiet -e ".[dev]"
 	touch $(STAMP)
 
+setup: $(STAMP)
+
 run: $(STAMP)
-	$(BIN)/paybridge dev
+	$(BIN)/paybridge dev --port $(PORT)
+
+# The HubSpot look-alike the demo delivers to (README, "Try it without HubSpot").
+fake-hubspot: $(STAMP)
+	$(BIN)/python -m tests.fake_hubspot --port $(HUBSPOT_PORT) --token pat-demo
 
 test: $(STAMP) chromium
 	$(BIN)/python -m pytest

@@ -14,7 +14,7 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
 import transforms
-from sandbox import check_handler
+from sandbox import check_handler, compile_error
 
 from . import oauth, preflight
 from .connections import public_view
@@ -150,9 +150,7 @@ async def test_transform(request: Request) -> Response:
 
     problems = check_handler(code, request.app.state.pool_limits)
     if problems:
-        first = problems[0]
-        error = {"type": "SyntaxError", "message": first["message"], "line": first["line"]}
-        error["column"] = first["column"]
+        error = compile_error(problems)
         return JSONResponse(_test_view({"error": error, "problems": problems}))
 
     pool = await run_in_threadpool(request.app.state.sandbox)

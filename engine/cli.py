@@ -8,11 +8,13 @@ import json
 import logging
 import os
 import signal
+import socket
 import subprocess
 import sys
 import time
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import click
 
@@ -35,13 +37,26 @@ def main() -> None:
 @click.option("--port", default=DEFAULT_PORT, show_default=True, type=int)
 def dev(host: str, port: int) -> None:
     """Run Redis (embedded unless PAYBRIDGE_REDIS_URL is set), the web app and one worker."""
+    if not _port_is_free(host, port):
+        raise click.ClickException(
+            f"{host}:{port} is in use (another paybridge?); pick another port: "
+            f"`make run PORT={port + 1}` or `paybridge dev --port {port + 1}`"
+        )
+    # Webhook and OAuth links follow the port chosen here, unless a public URL is set.
+    os.environ.setdefault("PAYBRIDGE_PUBLIC_URL", f"http://{host}:{port}")
     settings = _settings()
-    with _redis(settings) as settings:
+    with _stopped_by_signals(), _redis(settings, announce=True) as settings:
         env = {**os.environ, "PAYBRIDGE_REDIS_URL": str(settings.redis_url)}
         command = [sys.executable, "-m", "engine.cli"]
+        # Each child has a session of its own: a Ctrl-C in the terminal reaches this process
+        # alone, which stops the children first and Redis last, so none sees Redis vanish.
         children = [
-            subprocess.Popen([*command, "web", "--host", host, "--port", str(port)], env=env),
-            subprocess.Popen([*command, "worker"], env=env),
+            subprocess.Popen(
+                [*command, "web", "--host", host, "--port", str(port)],
+                env=env,
+                start_new_session=True,
+            ),
+            subprocess.Popen([*command, "worker"], env=env, start_new_session=True),
         ]
         click.echo(f"paybridge is starting at http://{host}:{port}")
         if settings.public_url != f"http://{host}:{port}":
@@ -105,7 +120,7 @@ def transform_run(file: Path, event_file: Path | None, event_type: str | None) -
     import transforms
     from sandbox import Limits, SandboxPool, check_handler
 
-    settings = _settings()
+    settings = _settings(with_secrets=False)
     source = file.read_text()
     problems = check_handler(source)
     if problems:
@@ -146,6 +161,8 @@ def replay(integration_id: str, delivery_id: str | None, status: str, version: i
             storage.get_integration(integration_id)
         except NotFound as error:
             raise click.ClickException(str(error)) from None
+        if delivery_id:
+            _check_delivery_of(storage, integration_id, delivery_id)
         ids = [delivery_id] if delivery_id else storage.delivery_ids(integration_id, status)
         replayed = 0
         for one in tqdm(ids, desc="replaying", unit="delivery"):
@@ -155,7 +172,21 @@ def replay(integration_id: str, delivery_id: str | None, status: str, version: i
                 click.echo(f"skipped {one}: {error}", err=True)
                 continue
             replayed += 1
-        click.echo(f"{replayed} deliveries enqueued again; a worker delivers them")
+        noun = "delivery" if replayed == 1 else "deliveries"
+        click.echo(f"{replayed} {noun} enqueued again; a worker delivers them")
+        if replayed < len(ids):
+            raise click.ClickException(f"{len(ids) - replayed} could not be replayed (above)")
+
+
+def _check_delivery_of(storage: Any, integration_id: str, delivery_id: str) -> None:
+    from .storage import NotFound
+
+    try:
+        delivery = storage.get_delivery(delivery_id)
+    except NotFound as error:
+        raise click.ClickException(str(error)) from None
+    if delivery["integration_id"] != integration_id:
+        raise click.ClickException(f"delivery {delivery_id!r} is not of {integration_id!r}")
 
 
 @main.group()
@@ -181,9 +212,9 @@ def user_create(name: str, password: str) -> None:
     click.echo(f"created user {name!r}: sign in at {settings.public_url}/login")
 
 
-def _settings() -> Settings:
+def _settings(with_secrets: bool = True) -> Settings:
     try:
-        settings = load_settings()
+        settings = load_settings(with_secrets=with_secrets)
     except SettingsError as error:
         raise click.ClickException(str(error)) from None
     if "api_token" in settings.generated:
@@ -193,13 +224,18 @@ def _settings() -> Settings:
 
 
 @contextlib.contextmanager
-def _redis(settings: Settings) -> Iterator[Settings]:
+def _redis(settings: Settings, announce: bool = False) -> Iterator[Settings]:
     """Settings with a Redis URL: the configured one, or an embedded server."""
     if settings.redis_url:
         yield settings
         return
     url = redis_server.running_embedded_url(settings.data_dir)
     if url:
+        if announce:
+            click.echo(
+                f"Using the embedded Redis already running for {settings.data_dir} ({url}); "
+                "it keeps running after this command (stop it with `redis-cli -u URL shutdown`)."
+            )
         yield dataclasses.replace(settings, redis_url=url)
         return
     url, process = redis_server.start_embedded(settings.data_dir)
@@ -209,12 +245,37 @@ def _redis(settings: Settings) -> Iterator[Settings]:
         redis_server.stop(process)
 
 
+@contextlib.contextmanager
+def _stopped_by_signals() -> Iterator[None]:
+    """SIGTERM and SIGHUP (a service manager, a closed terminal) stop the command as Ctrl-C
+    does, so that whatever it started is stopped too."""
+
+    def interrupt(signum: int, frame: object) -> None:
+        raise KeyboardInterrupt
+
+    previous = {sig: signal.signal(sig, interrupt) for sig in (signal.SIGTERM, signal.SIGHUP)}
+    try:
+        yield
+    finally:
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
+
+
+def _port_is_free(host: str, port: int) -> bool:
+    with socket.socket() as probe:
+        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            probe.bind((host, port))
+        except OSError:
+            return False
+    return True
+
+
 def _configure_logging(level: str) -> None:
     logging.basicConfig(level=level, format=LOG_FORMAT)
     # HTTP clients log every URL at INFO, and HubSpot's token-info URL carries the token.
     for name in ("httpx", "httpx2", "httpcore", "authlib"):
         logging.getLogger(name).setLevel(logging.WARNING)
-    logging.getLogger("paybridge").setLevel(logging.INFO)
 
 
 def _wait_any(children: list[subprocess.Popen[bytes]]) -> None:

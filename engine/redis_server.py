@@ -71,6 +71,9 @@ def start_embedded(data_dir: Path, port: int | None = None) -> tuple[str, subpro
         stdin=subprocess.DEVNULL,
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
+        # Not in the terminal's process group: a Ctrl-C must not stop Redis before the
+        # processes that use it; the command that started it stops it last.
+        start_new_session=True,
     )
     url = f"redis://127.0.0.1:{port}/0"
     _wait_until_ready(url, process)

@@ -73,8 +73,12 @@ class Settings:
         return parse_rate_limit(self.hubspot_rate_limit, f"{PREFIX}HUBSPOT_RATE_LIMIT")
 
 
-def load_settings(environ: dict[str, str] | None = None) -> Settings:
-    """Read the settings. Without `environ`, reads `.env` (if any) and the process environment."""
+def load_settings(environ: dict[str, str] | None = None, with_secrets: bool = True) -> Settings:
+    """Read the settings. Without `environ`, reads `.env` (if any) and the process environment.
+
+    `with_secrets=False` is for commands that need neither Redis nor the API (a local handler
+    run): the secret key and API token are then not generated when they are missing.
+    """
     if environ is None:
         load_dotenv(".env", override=False)
         environ = dict(os.environ)
@@ -82,8 +86,11 @@ def load_settings(environ: dict[str, str] | None = None) -> Settings:
 
     data_dir = Path(env.get("DATA_DIR", DEFAULT_DATA_DIR)).resolve()
     generated: list[str] = []
-    secret_key = env.get("SECRET_KEY") or _kept_secret(data_dir, "secret_key", generated)
-    api_token = env.get("API_TOKEN") or _kept_secret(data_dir, "api_token", generated)
+    secret_key = env.get("SECRET_KEY", "")
+    api_token = env.get("API_TOKEN", "")
+    if with_secrets:
+        secret_key = secret_key or _kept_secret(data_dir, "secret_key", generated)
+        api_token = api_token or _kept_secret(data_dir, "api_token", generated)
 
     settings = Settings(
         data_dir=data_dir,

@@ -542,7 +542,6 @@ class Storage:
         score = int(delivery["created_at"] * 1000)
 
         pipe = self.redis.pipeline()
-        pipe.set(_delivery(delivery["id"]), json.dumps(delivery), ex=self.retention_s)
         if status is not None and status != old_status:
             event_type = delivery.get("event_type", "")
             pipe.zrem(f"{base}:status:{old_status}", delivery["id"])
@@ -550,7 +549,9 @@ class Storage:
             pipe.zrem(f"{base}:status:{old_status}:type:{event_type}", delivery["id"])
             pipe.zadd(f"{base}:status:{status}:type:{event_type}", {delivery["id"]: score})
         if delivery["status"] in FINAL_STATUSES:
+            delivery["next_attempt_at"] = None  # a final delivery has no next attempt
             pipe.zrem("pb:due", delivery["id"])
+        pipe.set(_delivery(delivery["id"]), json.dumps(delivery), ex=self.retention_s)
         pipe.execute()
         return delivery
 

@@ -4,7 +4,7 @@ This package does no I/O of paybridge's own and knows nothing of HubSpot, Redis 
 """
 
 from .compiler import check_handler, compile_handler
-from .errors import HandlerCompileError, SandboxError, SandboxUnavailable
+from .errors import HandlerCompileError, SandboxError, SandboxUnavailable, compile_error
 from .limits import ALLOWED_METHODS, RESERVED_HEADERS, Limits
 from .pool import SandboxPool, handler_key
 from .request import RequestRejected, check_request
@@ -20,6 +20,7 @@ __all__ = [
     "SandboxUnavailable",
     "check_handler",
     "check_request",
+    "compile_error",
     "compile_handler",
     "handler_key",
 ]

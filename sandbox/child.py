@@ -23,7 +23,7 @@ from typing import Any
 
 from .compiler import compile_handler
 from .confine import confine, set_cpu_budget
-from .errors import HandlerCompileError
+from .errors import HandlerCompileError, compile_error
 from .execute import install_timer, run_code
 from .limits import Limits
 from .protocol import ChannelClosed, read_frame, write_frame
@@ -95,17 +95,12 @@ def _run(
         try:
             code = compile_handler(request["source"], limits)
         except HandlerCompileError as error:
-            problem = error.problems[0]
             return {
                 "request": None,
                 "skipped": False,
                 "reason": None,
                 "logs": "",
-                "error": {
-                    "type": "SyntaxError",
-                    "message": problem["message"],
-                    "line": problem["line"],
-                },
+                "error": compile_error(error.problems),
                 "duration_ms": 0.0,
                 "recycle": False,
             }

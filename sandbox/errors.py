@@ -19,5 +19,17 @@ class HandlerCompileError(SandboxError):
         super().__init__(f"line {first['line']}: {first['message']}")
 
 
+def compile_error(problems: list[dict[str, object]]) -> dict[str, object]:
+    """A run's `error` for a handler that does not compile: its first problem."""
+    first = problems[0]
+    message = str(first["message"]).removeprefix("SyntaxError: ")
+    return {
+        "type": "SyntaxError",
+        "message": message,
+        "line": first["line"],
+        "column": first["column"],
+    }
+
+
 class SandboxUnavailable(SandboxError):
     """No sandbox process could be started or reached."""

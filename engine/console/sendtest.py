@@ -16,7 +16,7 @@ from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
 
 import transforms
-from sandbox import check_handler
+from sandbox import check_handler, compile_error
 
 from ..responses import APIError
 from ..settings import HUBSPOT_API_BASE, HUBSPOT_API_HOST
@@ -36,9 +36,7 @@ async def send_test(request: Request, body: dict[str, Any]) -> dict[str, Any]:
     settings = request.app.state.settings
     problems = check_handler(code, request.app.state.pool_limits)
     if problems:
-        first = problems[0]
-        error = {"type": "SyntaxError", "message": first["message"], "line": first["line"]}
-        return {"sent": False, "result": {"error": error}, "response": None}
+        return {"sent": False, "result": {"error": compile_error(problems)}, "response": None}
     pool = await run_in_threadpool(request.app.state.sandbox)
     result = await run_in_threadpool(pool.run, code, event, allowed_hosts=settings.allowed_hosts)
     outgoing = result.get("request")

@@ -73,9 +73,30 @@
     }
     if (body.logs) nodes.push(el("p", {}, "Printed:"), el("pre", {id: "result-logs"}, body.logs));
     for (const finding of body.findings || []) {
-      nodes.push(el("p", {class: "finding"}, `${finding.field}: ${finding.problem} — ${finding.fix}`));
+      const line = el("p", {class: "finding"}, `${finding.field}: ${finding.problem} — ${finding.fix}`);
+      if (finding.action) line.append(" ", actionButton(finding.action));
+      nodes.push(line);
     }
     return nodes;
+  }
+
+  // A finding's fix that paybridge can make for the owner (creating a missing HubSpot property).
+  function actionButton(action) {
+    const label = action.body && action.body.name
+      ? `Create the ${action.body.type} property ${action.body.name} in HubSpot`
+      : "Fix it in HubSpot";
+    const button = el("button", {type: "button", class: "small secondary finding-action"}, label);
+    button.addEventListener("click", async () => {
+      button.disabled = true;
+      const answer = await paybridge.call(action.method, action.path, action.body);
+      if (answer.status === 200 || answer.status === 201) {
+        button.replaceWith(el("span", {class: "finding-done"}, "Created. Test again."));
+      } else {
+        button.disabled = false;
+        button.after(el("span", {class: "error"}, ` ${answer.body.error.message}`));
+      }
+    });
+    return button;
   }
 
   async function loadSamples() {
@@ -108,7 +129,17 @@
     });
   }
 
-  document.getElementById("template").addEventListener("change", (event) => {
+  // The template menu names the template the editor holds, or none once the code is changed.
+  const templateSelect = document.getElementById("template");
+  function syncTemplateMenu() {
+    const current = editor.getValue();
+    const held = Object.keys(templates).find((id) => templates[id].code === current);
+    templateSelect.value = held || "";
+  }
+  syncTemplateMenu();
+  editor.on("change", syncTemplateMenu);
+
+  templateSelect.addEventListener("change", (event) => {
     const chosen = templates[event.target.value];
     if (!chosen) return;
     editor.setValue(chosen.code);
@@ -158,7 +189,10 @@
     showResult(nodes, ok ? "ok" : "error");
   });
 
-  document.getElementById("save-button").addEventListener("click", async () => {
+  const saveButton = document.getElementById("save-button");
+  saveButton.addEventListener("click", async () => {
+    if (saveButton.disabled) return;
+    saveButton.disabled = true;  // one click, one integration
     const saveResult = document.getElementById("save-result");
     const chosen = [...document.getElementById("event-types").selectedOptions].map((o) => o.value);
     const body = {code: editor.getValue(), event_types: chosen.length ? chosen : null};
@@ -177,6 +211,7 @@
       if (problem) markLine(problem.line);
       saveResult.replaceChildren(el("p", {class: "error", id: "save-error"}, error.message));
       saveResult.hidden = false;
+      saveButton.disabled = false;
       return;
     }
     if (integrationId) {
@@ -184,6 +219,8 @@
       return;
     }
     saveResult.hidden = true;
+    saveButton.textContent = "Created";
+    createdId = answer.body.id;
     document.getElementById("webhook-url").textContent = answer.body.webhook_url;
     document.getElementById("signing-secret").textContent = answer.body.signing_secret;
     document.getElementById("open-integration").href = `/integrations/${answer.body.id}`;
@@ -196,6 +233,21 @@
     created.hidden = false;
     created.scrollIntoView();
   });
+
+  // Dodo makes a signing secret for each endpoint; the owner pastes it here once created.
+  let createdId = null;
+  const dodoSecretButton = document.getElementById("dodo-secret-save");
+  if (dodoSecretButton) {
+    dodoSecretButton.addEventListener("click", async () => {
+      const status = document.getElementById("dodo-secret-result");
+      const secret = document.getElementById("dodo-secret").value.trim();
+      const answer = await paybridge.call("PATCH", `/api/integrations/${createdId}`, {signing_secret: secret});
+      status.className = answer.status === 200 ? "finding-done" : "error";
+      status.textContent = answer.status === 200
+        ? "Saved: paybridge now checks Dodo's signatures with it."
+        : answer.body.error.message;
+    });
+  }
 
   loadSamples();
 })();

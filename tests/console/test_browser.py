@@ -13,6 +13,7 @@ import shutil
 from collections.abc import Iterator
 from pathlib import Path
 
+import httpx
 import pytest
 from playwright.sync_api import Browser, Page, expect, sync_playwright
 
@@ -102,6 +103,9 @@ def wait_for_row_status(page: Page, delivery_id: str, status: str) -> None:
     wait_until(shown, 30, interval_s=0.3, what=f"delivery {delivery_id} shown as {status}")
 
 
+DODO_SECRET = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw"
+
+
 def test_the_owner_creates_tests_and_runs_an_integration_in_the_browser(
     page: Page, paybridge: Paybridge, hubspot, tmp_path: Path
 ):
@@ -127,6 +131,7 @@ def test_the_owner_creates_tests_and_runs_an_integration_in_the_browser(
 
     # Break the handler: the error names the line, and the editor marks it.
     set_code(page, BROKEN_CODE)
+    expect(page.locator("#template")).to_have_value("")  # no template holds this code
     page.click("#test-button")
     expect(page.locator("#result-error")).to_contain_text("KeyError")
     expect(page.locator("#result-error")).to_contain_text("(line 3)")
@@ -145,8 +150,15 @@ def test_the_owner_creates_tests_and_runs_an_integration_in_the_browser(
     secret = page.locator("#signing-secret").inner_text()
     assert webhook_url.startswith(f"{paybridge.base_url}/webhooks/int_")
     assert secret.startswith("whsec_")
+    expect(page.locator("#save-button")).to_be_disabled()  # a second click creates nothing
+
+    # Dodo's own signing secret for the endpoint is pasted where the steps say.
+    page.fill("#dodo-secret", DODO_SECRET)
+    page.click("#dodo-secret-save")
+    expect(page.locator("#dodo-secret-result")).to_contain_text("Saved")
     screenshot(page, "new-integration-created", tmp_path)
-    integration = {"id": webhook_url.rsplit("/", 1)[1], "signing_secret": secret}
+    integration = {"id": webhook_url.rsplit("/", 1)[1], "signing_secret": DODO_SECRET}
+    assert len(paybridge.api.get("/api/integrations").json()["integrations"]) == 1
 
     # A signed event arrives and is delivered to HubSpot; the log shows it.
     accepted = paybridge.post_event(integration, event_for("first@example.com"), "msg_first")
@@ -348,3 +360,27 @@ def test_without_an_oauth_app_the_page_says_how_to_use_a_private_app_token(
 
     expect(page.locator("#oauth-connect")).to_have_count(0)
     expect(page.locator("text=Private Apps")).to_be_visible()
+
+
+def test_a_missing_property_found_by_test_is_created_from_the_page(
+    page: Page, paybridge: Paybridge, hubspot
+):
+    sign_up(page)
+    integration = paybridge.create_integration(
+        name="Subscriptions",
+        template="contact_update_on_subscription",
+        hubspot_token=hubspot.token,
+    )
+    page.goto(f"/integrations/{integration['id']}/edit")
+    page.select_option("#event-type", "subscription.active")
+    expect(page.locator("#event")).to_have_value(re.compile(r'"type": "subscription.active"'))
+    page.click("#test-button")
+    action = page.locator(".finding-action", has_text="date property next_billing_date")
+    expect(action).to_have_text("Create the date property next_billing_date in HubSpot")
+
+    action.click()
+
+    expect(page.locator(".finding-done")).to_have_text("Created. Test again.")
+    headers = hubspot.auth_headers
+    listed = httpx.get(f"{hubspot.base_url}/crm/v3/properties/contacts", headers=headers).json()
+    assert "next_billing_date" in {p["name"] for p in listed["results"]}

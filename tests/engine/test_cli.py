@@ -5,11 +5,13 @@ from __future__ import annotations
 import json
 import os
 import signal
+import socket
 import subprocess
 import sys
 from pathlib import Path
 
 import httpx
+import pytest
 import redis
 
 import transforms
@@ -30,7 +32,32 @@ def _answers(url: str) -> bool:
         return False
 
 
-def test_dev_runs_on_its_own_redis_and_ctrl_c_stops_everything(tmp_path: Path):
+def _children_of(pid: int) -> list[int]:
+    children = []
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = stat.read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        if int(fields[1]) == pid:
+            children.append(int(stat.parent.name))
+    return children
+
+
+def _alive(pid: int) -> bool:
+    try:
+        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+    except OSError:
+        return False
+    return state != "Z"
+
+
+@pytest.mark.parametrize(
+    "stop_signal", [signal.SIGINT, signal.SIGTERM, signal.SIGHUP], ids=["int", "term", "hup"]
+)
+def test_dev_runs_on_its_own_redis_and_a_stop_signal_stops_everything(
+    tmp_path: Path, stop_signal: signal.Signals
+):
     port = free_port()
     env = {**_env_without_paybridge(), "PYTHONPATH": str(REPO_ROOT)}
     process = subprocess.Popen(
@@ -41,28 +68,47 @@ def test_dev_runs_on_its_own_redis_and_ctrl_c_stops_everything(tmp_path: Path):
         stderr=subprocess.STDOUT,
         start_new_session=True,
     )
+    children: list[int] = []
     try:
         wait_until(lambda: _answers(f"http://127.0.0.1:{port}/healthz"), 60, what="dev to start")
         redis_url = (tmp_path / ".paybridge" / "redis" / "url").read_text().strip()
         assert redis.Redis.from_url(redis_url).config_get("appendonly") == {"appendonly": "yes"}
+        children = _children_of(process.pid)
+        assert len(children) == 3, children  # Redis, web, worker
 
-        process.send_signal(signal.SIGINT)
+        process.send_signal(stop_signal)
         output = process.communicate(timeout=30)[0].decode()
     finally:
-        if process.poll() is None:
-            os.killpg(process.pid, signal.SIGKILL)
-            process.wait()
+        for pid in [process.pid, *children]:
+            if _alive(pid):
+                os.kill(pid, signal.SIGKILL)
+        process.wait()
 
     api_token = (tmp_path / ".paybridge" / "api_token").read_text().strip()
     assert f"http://127.0.0.1:{port}" in output
     assert api_token in output
+    assert "Traceback" not in output
+    assert [pid for pid in children if _alive(pid)] == []
     assert not _answers(f"http://127.0.0.1:{port}/healthz")
-    try:
-        redis.Redis.from_url(redis_url, socket_connect_timeout=1).ping()
-        still_running = True
-    except redis.ConnectionError:
-        still_running = False
-    assert not still_running, "the embedded Redis outlived paybridge dev"
+
+
+def test_dev_on_a_port_in_use_says_so_and_starts_nothing(tmp_path: Path):
+    env = {**_env_without_paybridge(), "PYTHONPATH": str(REPO_ROOT)}
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        done = subprocess.run(
+            [*PAYBRIDGE, "dev", "--port", str(port)],
+            cwd=tmp_path,
+            env=env,
+            capture_output=True,
+            timeout=60,
+        )
+
+    assert done.returncode == 1
+    assert f"127.0.0.1:{port} is in use" in done.stderr.decode()
+    assert not (tmp_path / ".paybridge" / "redis").exists()
 
 
 def test_transform_run_prints_the_request(tmp_path: Path):
@@ -84,6 +130,7 @@ def test_transform_run_prints_the_request(tmp_path: Path):
     assert done.returncode == 0, done.stderr
     result = json.loads(done.stdout)
     assert result["request"]["url"] == "https://api.hubapi.com/crm/v3/objects/deals"
+    assert not (tmp_path / "data" / "api_token").exists(), "a local run needs no API token"
 
 
 def test_transform_run_points_at_the_broken_line(tmp_path: Path):
@@ -131,3 +178,18 @@ def test_replay_command_replays_failed_deliveries_with_progress(redis_url, hubsp
         assert "replaying: 100%" in done.stderr.decode()
         for delivery_id in ids:
             paybridge.wait_for_status(delivery_id, ("delivered",))
+
+
+def test_replay_of_an_unknown_delivery_says_so(redis_url, hubspot, tmp_path):
+    with Paybridge(redis_url, hubspot.base_url, tmp_path, workers=0) as paybridge:
+        integration = paybridge.create_integration(name="C", template="contact_from_payment")
+        done = subprocess.run(
+            [*PAYBRIDGE, "replay", "--integration", integration["id"], "--delivery", "dlv_nope"],
+            capture_output=True,
+            env=paybridge.env,
+            cwd=REPO_ROOT,
+            timeout=60,
+        )
+
+    assert done.returncode == 1
+    assert "no delivery 'dlv_nope'" in done.stderr.decode()
