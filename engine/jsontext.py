@@ -28,6 +28,13 @@ def read_json(raw: bytes | str, max_depth: int = MAX_DEPTH) -> Any:
         raise JSONRejected("it is not UTF-8 text") from None
     except ValueError as error:  # JSONDecodeError, and integers of more than 4,300 digits
         raise JSONRejected(str(error)) from None
+    # Python reads a lone UTF-16 surrogate ("\ud800", or its raw bytes) into a str that cannot
+    # be written back out as UTF-8: refused here, not met later when the event is stored.
+    if isinstance(raw, str) or b"\\u" in raw or b"\xed" in raw:
+        try:
+            json.dumps(value, ensure_ascii=False).encode("utf-8")
+        except UnicodeEncodeError:
+            raise JSONRejected("it holds a lone UTF-16 surrogate, which is not text") from None
     # Nesting is never deeper than the number of brackets that open it: most events need no walk.
     if isinstance(raw, bytes) and raw.count(b"[") + raw.count(b"{") <= max_depth:
         return value

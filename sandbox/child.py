@@ -22,7 +22,7 @@ from collections.abc import Callable
 from typing import Any
 
 from .compiler import compile_handler
-from .confine import confine, set_cpu_budget
+from .confine import confine, memory_left_behind, set_cpu_budget
 from .errors import HandlerCompileError, compile_error
 from .execute import install_timer, run_code
 from .limits import Limits
@@ -63,6 +63,8 @@ def _serve(limits: Limits, helpers: dict[str, Callable[..., Any]]) -> None:
             continue
 
         result = _run(request, cache, limits, helpers)
+        if memory_left_behind(limits.memory_mb):
+            result["recycle"] = True
         write_frame(OUT_FD, result)
         if result.get("recycle"):
             return

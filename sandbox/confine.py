@@ -18,6 +18,12 @@ NOBODY = 65534
 CPU_HARD_LIMIT_S = 3600
 MAX_OPEN_FILES = 8
 CLONE_NEWNET = 0x40000000
+# A process that has grown past its start by this share of the memory limit is replaced.
+LEFTOVER_FRACTION = 0.25
+_PAGE_BYTES = os.sysconf("SC_PAGE_SIZE")
+_started = {"address_space": 0}
+# Kept open: one pread per run reads the process's size, where an open would cost three calls.
+_statm = {"fd": -1}
 SCMP_ACT_ALLOW = 0x7FFF0000
 SCMP_ACT_ERRNO = 0x00050000
 
@@ -55,8 +61,19 @@ def set_cpu_budget(seconds: float) -> None:
     resource.setrlimit(resource.RLIMIT_CPU, (soft, CPU_HARD_LIMIT_S))
 
 
+def memory_left_behind(memory_mb: int) -> bool:
+    """Whether the process's address space has grown past its start by more than
+    LEFTOVER_FRACTION of a run's memory limit: memory an earlier run left behind (in a cache of
+    the process, or fragmented) is memory the next run, maybe another integration's, cannot
+    have under RLIMIT_AS."""
+    grown = _address_space() - _started["address_space"]
+    return grown > memory_mb * 1024 * 1024 * LEFTOVER_FRACTION
+
+
 def _limit_resources(memory_mb: int) -> None:
-    resource.setrlimit(resource.RLIMIT_AS, (_address_space() + memory_mb * 1024 * 1024,) * 2)
+    _started["address_space"] = _address_space()
+    limit = _started["address_space"] + memory_mb * 1024 * 1024
+    resource.setrlimit(resource.RLIMIT_AS, (limit, limit))
     resource.setrlimit(resource.RLIMIT_CPU, (CPU_HARD_LIMIT_S, CPU_HARD_LIMIT_S))
     resource.setrlimit(resource.RLIMIT_FSIZE, (0, 0))
     resource.setrlimit(resource.RLIMIT_CORE, (0, 0))
@@ -65,11 +82,10 @@ def _limit_resources(memory_mb: int) -> None:
 
 
 def _address_space() -> int:
-    with open("/proc/self/status") as status:
-        for line in status:
-            if line.startswith("VmSize:"):
-                return int(line.split()[1]) * 1024
-    return 0
+    """VmSize, what RLIMIT_AS limits: the first field of /proc/self/statm, in pages."""
+    if _statm["fd"] < 0:
+        _statm["fd"] = os.open("/proc/self/statm", os.O_RDONLY | os.O_CLOEXEC)
+    return int(os.pread(_statm["fd"], 128, 0).split()[0]) * _PAGE_BYTES
 
 
 def _unshare_network(libc: ctypes.CDLL) -> bool:

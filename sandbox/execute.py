@@ -95,6 +95,11 @@ def run_code(
         # The handler caught the timer's exception and went on; it still ran too long.
         result.update(request=None, skipped=False, reason=None)
         result["error"] = _timeout_error(limits, None)
+    if _TIMER.fired:
+        # The timer may have fired in the run's clean-up, before it ended: what the handler
+        # left (a generator whose `finally` loops, say) could run in the next run. A process
+        # whose run hit the time limit is replaced.
+        result["recycle"] = True
 
     result["logs"] = output.text()
     result["duration_ms"] = round((time.perf_counter() - started) * 1000, 3)

@@ -390,6 +390,8 @@ def _regex_input(text: Any) -> Any:
 
 def _regex(func: Callable[..., Any], text_position: int) -> Callable[..., Any]:
     def wrapper(*args: Any, **kwargs: Any) -> Any:
+        args = tuple(_exact_text(arg) for arg in args)
+        kwargs = {name: _exact_text(value) for name, value in kwargs.items()}
         if len(args) > text_position:
             _regex_input(args[text_position])
         _regex_input(args[0] if args else None)
@@ -399,6 +401,17 @@ def _regex(func: Callable[..., Any], text_position: int) -> Callable[..., Any]:
     return wrapper
 
 
+def _exact_text(value: Any) -> Any:
+    """A str or bytes subclass as a plain str or bytes. `re` is partly Python: it calls methods
+    on the objects it is given (`re.escape` calls `pattern.translate(<re's own table>)`), and
+    a handler's subclass would run its own code there, with `re`'s module state in hand."""
+    if isinstance(value, str) and type(value) is not str:
+        return str.__str__(value)
+    if isinstance(value, bytes) and type(value) is not bytes:
+        return bytes.__bytes__(value)
+    return value
+
+
 def _re_module() -> Module:
     names = {
         name: _regex(getattr(re, name), 1)
@@ -406,7 +419,7 @@ def _re_module() -> Module:
     }
     names.update({name: _regex(getattr(re, name), 2) for name in ("sub", "subn")})
     names["compile"] = _regex(re.compile, 0)
-    names["escape"] = re.escape
+    names["escape"] = _regex(re.escape, 0)
     names.update(_pick(re, ("IGNORECASE", "I", "MULTILINE", "M", "DOTALL", "S", "ASCII", "A")))
     names["error"] = re.error
     return Module("re", names)

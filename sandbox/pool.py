@@ -74,16 +74,16 @@ class SandboxPool:
     ) -> dict[str, Any]:
         """Run `handler(webhook)` from `source` on `event`; return a run result (execute.py)."""
         key = key or handler_key(source)
-        process = self._checkout()
-        try:
-            result = self._run_on(process, key, source, event)
-        except BaseException:
-            self._replace(process)
-            raise
-        if result.pop("recycle", False) or process.runs >= MAX_RUNS_PER_PROCESS:
-            self._replace(process)
-        else:
-            self._idle.put(process)
+        result, earlier_runs = self._run_once(key, source, event)
+        if result.pop("died", False) and earlier_runs:
+            # A process that had served other runs died: what killed it may be what an earlier
+            # run left behind, maybe another integration's. The run is tried once more in a
+            # fresh process, where only this handler can be the cause.
+            logger.warning(
+                "sandbox process died after %s earlier runs; running again", earlier_runs
+            )
+            result, _ = self._run_once(key, source, event)
+            result.pop("died", None)
 
         if allowed_hosts is not None and result.get("request"):
             try:
@@ -97,6 +97,21 @@ class SandboxPool:
                     "field": error.field,
                 }
         return result
+
+    def _run_once(self, key: str, source: str, event: dict[str, Any]) -> tuple[dict[str, Any], int]:
+        """A run on the next free process, and how many runs that process had served before."""
+        process = self._checkout()
+        earlier_runs = process.runs
+        try:
+            result = self._run_on(process, key, source, event)
+        except BaseException:
+            self._replace(process)
+            raise
+        if result.pop("recycle", False) or process.runs >= MAX_RUNS_PER_PROCESS:
+            self._replace(process)
+        else:
+            self._idle.put(process)
+        return result, earlier_runs
 
     def idle_pids(self) -> list[int]:
         """The process ids of the sandbox processes waiting for a run."""
@@ -136,7 +151,10 @@ class SandboxPool:
         except (ChannelClosed, OSError):
             status = process.kill()
             logger.warning("sandbox process %s died (%s)", process.pid, status)
-            return _failed("SandboxError", _death_message(status, self.limits), recycle=True)
+            died = _failed("SandboxError", _death_message(status, self.limits), recycle=True)
+            # Running out of CPU time is the run's own doing: the budget is set per run.
+            died["died"] = status != -signal.SIGXCPU
+            return died
         process.known_keys.add(key)
         process.runs += 1
         return result

@@ -34,9 +34,11 @@ def test_a_sandbox_process_starts_with_no_environment_and_only_its_pipe(pool: Sa
     with open(f"/proc/{pid}/environ", "rb") as environ:
         assert environ.read() == b""
     descriptors = sorted(int(fd) for fd in os.listdir(f"/proc/{pid}/fd"))
-    # stdin and stdout are its pipe to the parent, stderr goes nowhere (/dev/null).
-    assert descriptors == [0, 1, 2]
+    # stdin and stdout are its pipe to the parent, stderr goes nowhere (/dev/null), and it
+    # reads its own size after each run.
+    assert descriptors == [0, 1, 2, 3]
     assert os.readlink(f"/proc/{pid}/fd/2") == "/dev/null"
+    assert os.readlink(f"/proc/{pid}/fd/3") == f"/proc/{pid}/statm"
 
 
 def test_a_sandbox_process_reports_every_layer_that_holds(pool: SandboxPool) -> None:

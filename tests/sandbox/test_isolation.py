@@ -6,14 +6,20 @@ integration's handler on the same process, which must see nothing of it and pay 
 
 from __future__ import annotations
 
+import os
+import signal
+import threading
+from pathlib import Path
+
 import pytest
 
 import transforms
 from sandbox import Limits, SandboxPool
 from sandbox.compiler import compile_handler
 from sandbox.execute import install_timer, run_code
+from tests.harness import wait_until
 
-from .support import LIMITS, assert_normal_event_runs, handler, run
+from .support import CONTACTS_URL, LIMITS, assert_normal_event_runs, handler, run
 
 # A generator whose `finally` never ends, kept alive by a class that a process-wide cache holds:
 # were the cache emptied during the next run, that run would spend its whole time limit here.
@@ -158,3 +164,129 @@ def test_each_run_gets_a_fresh_random(one_process_pool: SandboxPool) -> None:
     draws = [tuple(run(one_process_pool, draw)["request"]["body"]["draws"]) for _ in range(3)]
 
     assert len(set(draws)) == 3
+
+
+def test_re_escape_cannot_hand_re_s_own_table_to_a_handler(one_process_pool: SandboxPool) -> None:
+    # re.escape calls `pattern.translate(<re's module-level table>)`: a str subclass would get
+    # the table, and could rewrite how every later handler's re.escape works.
+    attacker = handler(
+        """
+        import re
+        re.escape(Grab("x"))
+        STOLEN[0][ord("@")] = "@|.*|"
+        webhook.cancel = True
+        """,
+        """
+        STOLEN = []
+        class Grab(str):
+            def translate(self, table):
+                STOLEN.append(table)
+                return ""
+        """,
+    )
+    victim = handler(
+        """
+        import re
+        webhook.url = "https://api.hubapi.com/crm/v3/objects/contacts"
+        webhook.payload = {"escaped": re.escape("jane.doe@example.com")}
+        """
+    )
+
+    attacked = run(one_process_pool, attacker)
+    result = run(one_process_pool, victim)
+
+    assert attacked["error"]["type"] == "IndexError", attacked
+    assert result["request"]["body"] == {"escaped": r"jane\.doe@example\.com"}
+
+
+def test_a_run_that_reached_the_time_limit_replaces_its_process() -> None:
+    # The timer can fire in the run's clean-up, which would then not finish; nothing of such
+    # a run may stay for the next one.
+    install_timer()
+    code = compile_handler(
+        handler(
+            """
+            try:
+                while True:
+                    pass
+            except BaseException:
+                pass
+            webhook.cancel = True
+            """
+        )
+    )
+    event = transforms.sample("payment.succeeded")
+
+    result = run_code(code, event, Limits(timeout_ms=100), {}, seed=1)
+
+    assert result["error"]["type"] == "TimeoutError", result
+    assert result["recycle"] is True
+
+
+def test_memory_runs_leave_behind_replaces_the_process(one_process_pool: SandboxPool) -> None:
+    # An unknown encoding's name stays in `encodings`' cache: 10 names of 1 MB a run, so after
+    # a few runs more than a quarter of the memory limit is held by no run.
+    hoarder = handler(
+        """
+        import random
+        tag = str(random.random())
+        for i in range(10):
+            try:
+                "x".encode("." + "a" * 1000000 + tag + str(i))
+            except LookupError:
+                pass
+        webhook.cancel = True
+        """
+    )
+    first = _idle_pid(one_process_pool)
+    limit_mb = one_process_pool.limits.memory_mb
+
+    runs = 0
+    while _idle_pid(one_process_pool) == first:
+        assert runs * 10 < limit_mb / 2, "the process kept what its runs left behind"
+        assert run(one_process_pool, hoarder)["error"] is None
+        runs += 1
+
+    fresh = _idle_pid(one_process_pool)
+    for _ in range(30):
+        assert_normal_event_runs(one_process_pool)
+    assert _idle_pid(one_process_pool) == fresh, "ordinary runs must not replace it"
+
+
+def _idle_pid(pool: SandboxPool) -> int:
+    """The pid of a one-process pool's process, once it is idle (a replacement starts first)."""
+    pids = wait_until(lambda: pool.idle_pids() or None, 10, what="the sandbox process")
+    return int(pids[0])
+
+
+def _cpu_ticks(pid: int) -> int:
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return int(fields[11]) + int(fields[12])
+
+
+def test_a_run_whose_used_process_dies_is_run_again_in_a_fresh_one(
+    one_process_pool: SandboxPool,
+) -> None:
+    assert_normal_event_runs(one_process_pool)  # the process has served an earlier run
+    pid = _idle_pid(one_process_pool)
+    busy = handler(
+        """
+        import datetime
+        start = datetime.datetime.now()
+        while (datetime.datetime.now() - start).total_seconds() < 0.2:
+            pass
+        webhook.url = "https://api.hubapi.com/crm/v3/objects/contacts"
+        """
+    )
+    ticks = _cpu_ticks(pid)
+    outcome: dict[str, dict] = {}
+    runner = threading.Thread(target=lambda: outcome.update(result=run(one_process_pool, busy)))
+    runner.start()
+    wait_until(lambda: _cpu_ticks(pid) > ticks + 2, 5, interval_s=0.005, what="the run to start")
+
+    os.kill(pid, signal.SIGKILL)  # as if something left by an earlier run had ended it
+    runner.join(10)
+
+    assert outcome["result"]["error"] is None, outcome
+    assert outcome["result"]["request"]["url"] == CONTACTS_URL
+    assert one_process_pool.idle_pids() != [pid]
