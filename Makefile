@@ -4,6 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 PORT ?= 8000
+WORKERS ?= 2
 HUBSPOT_PORT ?= 8765
 
 .PHONY: setup run test bench check format clean chromium screenshots fake-hubspot
@@ -17,7 +18,7 @@ $(STAMP): pyproject.toml
 setup: $(STAMP)
 
 run: $(STAMP)
-	$(BIN)/paybridge dev --port $(PORT)
+	$(BIN)/paybridge dev --port $(PORT) --workers $(WORKERS)
 
 # The HubSpot look-alike the demo delivers to (README, "Try it without HubSpot").
 fake-hubspot: $(STAMP)

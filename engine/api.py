@@ -17,7 +17,7 @@ import transforms
 from sandbox import check_handler, compile_error
 
 from . import oauth, preflight
-from .connections import public_view
+from .connections import public_view, scopes_for_integration, token_for_request
 from .hubspot_account import HubSpotUnreachable, TokenRejected, check_private_app_token
 from .responses import APIError, api, json_body
 from .settings import SettingsError, parse_rate_limit
@@ -438,7 +438,8 @@ async def _account_schema(
     request: Request, integration: dict[str, Any], refresh: bool = False
 ) -> AsyncIterator[preflight.AccountSchema | None]:
     """The integration's HubSpot account schema, or None when no token is connected."""
-    token = request.app.state.storage.get_secrets(integration["id"]).get("hubspot_token")
+    storage = request.app.state.storage
+    token = await run_in_threadpool(token_for_request, storage, integration)
     if not token:
         yield None
         return
@@ -457,7 +458,7 @@ async def _account_schema(
 
 def _granted_scopes(request: Request, integration: dict[str, Any]) -> set[str] | None:
     """The scopes HubSpot granted the connection; None while unknown (private app tokens)."""
-    return None
+    return scopes_for_integration(request.app.state.storage, integration["id"])
 
 
 async def _read_schema(

@@ -23,6 +23,7 @@ from .settings import Settings, SettingsError, load_settings
 
 DEFAULT_HOST = "127.0.0.1"
 DEFAULT_PORT = 8000
+DEFAULT_DEV_WORKERS = 2
 STOP_TIMEOUT_S = 10.0
 LOG_FORMAT = "%(asctime)s %(levelname)s %(name)s %(message)s"
 
@@ -35,7 +36,14 @@ def main() -> None:
 @main.command()
 @click.option("--host", default=DEFAULT_HOST, show_default=True)
 @click.option("--port", default=DEFAULT_PORT, show_default=True, type=int)
-def dev(host: str, port: int) -> None:
+@click.option(
+    "--workers",
+    default=DEFAULT_DEV_WORKERS,
+    show_default=True,
+    type=click.IntRange(1, 64),
+    help="Worker processes: while a handler runs into its time limit on one, the others deliver.",
+)
+def dev(host: str, port: int, workers: int) -> None:
     """Run Redis (embedded unless PAYBRIDGE_REDIS_URL is set), the web app and one worker."""
     if not _port_is_free(host, port):
         raise click.ClickException(
@@ -56,7 +64,10 @@ def dev(host: str, port: int) -> None:
                 env=env,
                 start_new_session=True,
             ),
-            subprocess.Popen([*command, "worker"], env=env, start_new_session=True),
+            *(
+                subprocess.Popen([*command, "worker"], env=env, start_new_session=True)
+                for _ in range(workers)
+            ),
         ]
         click.echo(f"paybridge is starting at http://{host}:{port}")
         if settings.public_url != f"http://{host}:{port}":
@@ -64,6 +75,7 @@ def dev(host: str, port: int) -> None:
         click.echo(f"  console:   http://{host}:{port}/ (first visit: create the owner account)")
         click.echo(f"  API token: {settings.api_token}")
         click.echo(f"  Redis:     {settings.redis_url}")
+        click.echo(f"  workers:   {workers}")
         click.echo("  Ctrl-C stops everything.")
         try:
             _wait_any(children)

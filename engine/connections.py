@@ -357,6 +357,19 @@ class Connections:
                 lock.release()
 
 
+def token_for_request(storage: Storage, integration: dict[str, Any]) -> str | None:
+    """The integration's access token for a request made now (a preflight read, a Send test):
+    refreshed first when it is about to expire, once across all processes, as deliveries get
+    it. None when there is no connection, or it waits for a reconnect or a passing problem."""
+    credentials = storage.connections.credentials(integration)
+    if credentials is None:
+        return None
+    try:
+        return credentials.token()
+    except ConnectionProblem:
+        return None
+
+
 def scopes_for_integration(storage: Storage, integration_id: str) -> set[str] | None:
     """The scopes HubSpot granted the integration's connection; None when unknown (a private
     app token, or no connection). Preflight checks read this."""

@@ -30,7 +30,7 @@ DEFAULT_LEASE_S = 60
 DEFAULT_SWEEP_INTERVAL_S = 1.0
 DEFAULT_DUE_GRACE_S = 30
 DEFAULT_MAX_EVENT_BYTES = 1024 * 1024
-DEFAULT_LOG_LEVEL = "WARNING"
+DEFAULT_LOG_LEVEL = "INFO"  # one line per delivery attempt
 # Workers (and their sandbox processes) yield the CPU to the web process: accepting Dodo's
 # events quickly matters more than delivering them a moment sooner. 0 to 19, as for nice(1).
 DEFAULT_WORKER_NICE = 10

@@ -153,9 +153,14 @@ def _after_transform(
         )  # fmt: skip
         return _done(storage, delivery, "transform_error")
     if result.get("skipped"):
+        # The run is in the log all the same: what it printed, how long it took, which version.
+        skip_reason: str | None = result.get("reason")
+        attempt = _attempt_record(delivery, version, result, [], skip_reason)
+        storage.add_attempt(delivery["id"], attempt)
         storage.update_delivery(
-            delivery, status="skipped", reason=result.get("reason"), handler_version=version
-        )
+            delivery, status="skipped", reason=skip_reason, handler_version=version,
+            attempts=delivery["attempts"] + 1,
+        )  # fmt: skip
         return _done(storage, delivery, "skipped")
 
     return _send(runtime, delivery, integration, version, result)

@@ -25,7 +25,7 @@ from starlette.templating import Jinja2Templates
 
 import transforms
 
-from .. import api
+from .. import api, oauth
 from ..responses import APIError, error_response, json_body
 from ..storage import STATUSES, NotFound, new_id
 from . import sendtest, users
@@ -72,7 +72,7 @@ def render(request: Request, template: str, status: int = 200, **context: Any) -
     context.update(
         user=request.session.get("user"),
         csrf_token=csrf_token(request.scope),
-        oauth_enabled=bool(settings.hubspot_client_id),
+        oauth_enabled=oauth.is_configured(settings),
         statuses=STATUSES,
     )
     # A notice left by a redirect from elsewhere (the OAuth callback) shows once.

@@ -18,6 +18,7 @@ from starlette.requests import Request
 import transforms
 from sandbox import check_handler, compile_error
 
+from ..connections import token_for_request
 from ..responses import APIError
 from ..settings import HUBSPOT_API_BASE, HUBSPOT_API_HOST
 from ..storage import NotFound
@@ -31,7 +32,7 @@ async def send_test(request: Request, body: dict[str, Any]) -> dict[str, Any]:
     if not isinstance(code, str):
         raise APIError(422, "invalid", "code must be the handler's source text", field="code")
     event = _event(body)
-    token = _token(request, body)
+    token = await run_in_threadpool(_token, request, body)
 
     settings = request.app.state.settings
     problems = check_handler(code, request.app.state.pool_limits)
@@ -78,12 +79,14 @@ def _token(request: Request, body: dict[str, Any]) -> str:
         return token.strip()
     integration_id = body.get("integration_id")
     if isinstance(integration_id, str):
+        storage = request.app.state.storage
         try:
-            stored = request.app.state.storage.get_secrets(integration_id).get("hubspot_token")
+            integration = storage.get_integration(integration_id)
         except NotFound:
-            stored = None
+            integration = None
+        stored = token_for_request(storage, integration) if integration else None
         if stored:
-            return str(stored)
+            return stored
     raise APIError(
         422, "invalid", "give a HubSpot private app token to send a test", field="hubspot_token"
     )

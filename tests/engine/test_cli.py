@@ -74,7 +74,7 @@ def test_dev_runs_on_its_own_redis_and_a_stop_signal_stops_everything(
         redis_url = (tmp_path / ".paybridge" / "redis" / "url").read_text().strip()
         assert redis.Redis.from_url(redis_url).config_get("appendonly") == {"appendonly": "yes"}
         children = _children_of(process.pid)
-        assert len(children) == 3, children  # Redis, web, worker
+        assert len(children) == 4, children  # Redis, web, two workers
 
         process.send_signal(stop_signal)
         output = process.communicate(timeout=30)[0].decode()

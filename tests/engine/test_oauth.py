@@ -4,6 +4,7 @@ fake HubSpot's authorize page, token endpoint and token info."""
 from __future__ import annotations
 
 import json
+import time
 from collections.abc import Iterator
 from pathlib import Path
 from urllib.parse import parse_qs, urlsplit
@@ -395,3 +396,42 @@ def _everything_in_redis(client: redis.Redis) -> str:
             value = b""
         parts.append(f"{key!r} {value!r}")
     return "\n".join(parts)
+
+
+def test_test_with_an_oauth_integration_names_the_scopes_its_connection_lacks(
+    oauth_paybridge, hubspot
+):
+    integration = _integration(oauth_paybridge, name="Companies", code=COMPANY_CODE)
+    connect(oauth_paybridge, hubspot, integration["id"])
+
+    tested = oauth_paybridge.api.post(
+        "/api/transforms/test",
+        json={"code": COMPANY_CODE, "integration_id": integration["id"]},
+    ).json()
+
+    scopes = " ".join(f["problem"] for f in tested["findings"] if f["field"] == "scopes")
+    assert "crm.objects.companies.write" in scopes, tested["findings"]
+
+
+def test_test_refreshes_an_expired_access_token_before_reading_the_account(
+    redis_url, hubspot, tmp_path
+):
+    hubspot.configure_oauth(access_token_lifetime_s=1)
+    with Paybridge(redis_url, hubspot.base_url, tmp_path / "data", env=_oauth_env(hubspot)) as pb:
+        integration = _integration(pb, name="Deals", template="deal_from_payment")
+        connect(pb, hubspot, integration["id"])
+        first = _read(pb, integration["id"])["connection"]["expires_at"]
+        wait_until(lambda: time.time() > first, 5, what="the access token to expire")
+
+        tested = pb.api.post(
+            "/api/transforms/test",
+            json={
+                "template": "deal_from_payment",
+                "integration_id": integration["id"],
+                "code": transforms.template("deal_from_payment")["code"],
+            },
+        ).json()
+
+    assert tested["error"] is None, tested
+    assert not [f for f in tested["findings"] if "token" in f["problem"].lower()], tested
+    assert len(hubspot.oauth()["refreshes"]) >= 1
