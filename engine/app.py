@@ -40,7 +40,7 @@ def create_app(settings: Settings, client: redis.Redis | None = None) -> Starlet
             raise ValueError("create_app needs a Redis URL")
         client = connect(settings.redis_url)
     storage = Storage.for_settings(settings, client)
-    limits = Limits(timeout_ms=settings.sandbox_timeout_ms, memory_mb=settings.sandbox_memory_mb)
+    limits = settings.sandbox_limits
     lazy_pool = _LazyPool(limits)
 
     @contextlib.asynccontextmanager

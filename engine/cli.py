@@ -130,11 +130,11 @@ def transform() -> None:
 def transform_run(file: Path, event_file: Path | None, event_type: str | None) -> None:
     """Run FILE's handler(webhook) on an event and print the request it would send."""
     import transforms
-    from sandbox import Limits, SandboxPool, check_handler
+    from sandbox import SandboxPool, check_handler
 
     settings = _settings(with_secrets=False)
     source = file.read_text()
-    problems = check_handler(source)
+    problems = check_handler(source, settings.sandbox_limits)
     if problems:
         for problem in problems:
             click.echo(
@@ -146,7 +146,7 @@ def transform_run(file: Path, event_file: Path | None, event_type: str | None) -
     else:
         event = transforms.sample(event_type or "payment.succeeded")
 
-    limits = Limits(timeout_ms=settings.sandbox_timeout_ms, memory_mb=settings.sandbox_memory_mb)
+    limits = settings.sandbox_limits
     with SandboxPool(size=1, limits=limits) as pool:
         result = pool.run(source, event, allowed_hosts=settings.allowed_hosts)
     click.echo(json.dumps(result, indent=2))

@@ -12,6 +12,8 @@ from pathlib import Path
 
 from dotenv import load_dotenv
 
+import sandbox
+
 DEFAULT_DATA_DIR = ".paybridge"
 DEFAULT_PUBLIC_URL = "http://127.0.0.1:8000"
 HUBSPOT_API_BASE = "https://api.hubapi.com"
@@ -24,6 +26,9 @@ DEFAULT_RETRY_SCHEDULE_S = (5, 300, 1800, 7200, 18000, 36000, 36000)
 DEFAULT_HUBSPOT_RATE_LIMIT = "100/10s"
 DEFAULT_SANDBOX_TIMEOUT_MS = 1000
 DEFAULT_SANDBOX_MEMORY_MB = 128
+DEFAULT_SANDBOX_CODE_BYTES = sandbox.Limits.code_bytes
+DEFAULT_SANDBOX_BODY_BYTES = sandbox.Limits.body_bytes
+DEFAULT_SANDBOX_OUTPUT_BYTES = sandbox.Limits.output_bytes
 DEFAULT_RETENTION_DAYS = 30
 DEFAULT_HTTP_TIMEOUT_S = 10.0
 DEFAULT_LEASE_S = 60
@@ -58,6 +63,9 @@ class Settings:
     hubspot_rate_limit: str = DEFAULT_HUBSPOT_RATE_LIMIT
     sandbox_timeout_ms: int = DEFAULT_SANDBOX_TIMEOUT_MS
     sandbox_memory_mb: int = DEFAULT_SANDBOX_MEMORY_MB
+    sandbox_code_bytes: int = DEFAULT_SANDBOX_CODE_BYTES
+    sandbox_body_bytes: int = DEFAULT_SANDBOX_BODY_BYTES
+    sandbox_output_bytes: int = DEFAULT_SANDBOX_OUTPUT_BYTES
     retention_days: int = DEFAULT_RETENTION_DAYS
     http_timeout_s: float = DEFAULT_HTTP_TIMEOUT_S
     lease_s: int = DEFAULT_LEASE_S
@@ -67,6 +75,16 @@ class Settings:
     log_level: str = DEFAULT_LOG_LEVEL
     worker_nice: int = DEFAULT_WORKER_NICE
     generated: tuple[str, ...] = ()
+
+    @property
+    def sandbox_limits(self) -> sandbox.Limits:
+        return sandbox.Limits(
+            timeout_ms=self.sandbox_timeout_ms,
+            memory_mb=self.sandbox_memory_mb,
+            code_bytes=self.sandbox_code_bytes,
+            body_bytes=self.sandbox_body_bytes,
+            output_bytes=self.sandbox_output_bytes,
+        )
 
     @property
     def rate_limit(self) -> tuple[int, float]:
@@ -107,6 +125,9 @@ def load_settings(environ: dict[str, str] | None = None, with_secrets: bool = Tr
         hubspot_rate_limit=env.get("HUBSPOT_RATE_LIMIT", DEFAULT_HUBSPOT_RATE_LIMIT),
         sandbox_timeout_ms=_int(env, "SANDBOX_TIMEOUT_MS", DEFAULT_SANDBOX_TIMEOUT_MS),
         sandbox_memory_mb=_int(env, "SANDBOX_MEMORY_MB", DEFAULT_SANDBOX_MEMORY_MB),
+        sandbox_code_bytes=_int(env, "SANDBOX_CODE_BYTES", DEFAULT_SANDBOX_CODE_BYTES),
+        sandbox_body_bytes=_int(env, "SANDBOX_BODY_BYTES", DEFAULT_SANDBOX_BODY_BYTES),
+        sandbox_output_bytes=_int(env, "SANDBOX_OUTPUT_BYTES", DEFAULT_SANDBOX_OUTPUT_BYTES),
         retention_days=_int(env, "RETENTION_DAYS", DEFAULT_RETENTION_DAYS),
         http_timeout_s=_float(env, "HTTP_TIMEOUT_S", DEFAULT_HTTP_TIMEOUT_S),
         lease_s=_int(env, "LEASE_S", DEFAULT_LEASE_S),

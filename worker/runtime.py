@@ -11,7 +11,7 @@ import redis
 
 from engine.settings import Settings
 from engine.storage import Storage
-from sandbox import Limits, SandboxPool
+from sandbox import SandboxPool
 
 from .ratelimit import RateLimiter
 
@@ -34,10 +34,7 @@ class Runtime:
 
 
 def build_runtime(settings: Settings, storage: Storage, client: redis.Redis) -> Runtime:
-    limits = Limits(
-        timeout_ms=settings.sandbox_timeout_ms,
-        memory_mb=settings.sandbox_memory_mb,
-    )
+    limits = settings.sandbox_limits
     timeout_s = settings.http_timeout_s
     http = httpx.Client(
         timeout=httpx.Timeout(timeout_s, connect=min(5.0, timeout_s)),

@@ -435,3 +435,21 @@ def test_test_refreshes_an_expired_access_token_before_reading_the_account(
     assert tested["error"] is None, tested
     assert not [f for f in tested["findings"] if "token" in f["problem"].lower()], tested
     assert len(hubspot.oauth()["refreshes"]) >= 1
+
+
+def test_a_token_hubspot_expires_early_is_refreshed_once_on_its_401(oauth_paybridge, hubspot):
+    integration = _integration(oauth_paybridge)
+    connect(oauth_paybridge, hubspot, integration["id"])
+    first = _send(oauth_paybridge, integration, "m1", "early1@example.com")
+    oauth_paybridge.wait_for_status(first, ("delivered",))
+
+    hubspot.expire_oauth_access_tokens()  # paybridge still thinks it has 30 minutes
+    second = _send(oauth_paybridge, integration, "m2", "early2@example.com")
+    delivery = oauth_paybridge.wait_for_status(second, ("delivered",))
+
+    statuses = [e["response"]["status"] for e in delivery["attempt_log"][-1]["exchanges"]]
+    assert statuses == [401, 201], delivery["attempt_log"]
+    assert (
+        "EXPIRED_AUTHENTICATION" in delivery["attempt_log"][-1]["exchanges"][0]["response"]["body"]
+    )
+    assert len(_refresh_grants(hubspot)) == 1

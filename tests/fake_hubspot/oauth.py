@@ -12,6 +12,8 @@ endpoint with both grants, token info, and refresh-token deletion.
 |  | the answer counts codes exchanged, lists every refresh and token |
 | `POST /_fake/oauth/revoke` | control: an uninstall: refresh tokens revoked, access tokens |
 |  | dropped (`{"access_tokens": false}` keeps those) |
+| `POST /_fake/oauth/expire` | control: every OAuth access token expires now, before the time |
+|  | its client was told (401 EXPIRED_AUTHENTICATION from then on) |
 
 Granted scopes: every `scope` the app asks for (the portal must offer them all, or the page says
 so), the `optional_scope`s the portal offers, and `oauth`, which HubSpot adds to every token.
@@ -22,6 +24,7 @@ plausible rather than captured.
 
 from __future__ import annotations
 
+import dataclasses
 import html
 import secrets
 import time
@@ -128,6 +131,7 @@ class OAuthRoutes:
             ),
             Route("/_fake/oauth", self.control, methods=["GET", "POST"]),
             Route("/_fake/oauth/revoke", self.revoke_all, methods=["POST"]),
+            Route("/_fake/oauth/expire", self.expire_access_tokens, methods=["POST"]),
         ]
 
     @property
@@ -337,6 +341,15 @@ class OAuthRoutes:
             for token in [token for token, grant in self.state.tokens.items() if grant.oauth]:
                 self.state.remove_token(token)
         return JSONResponse(self.book.to_json())
+
+    async def expire_access_tokens(self, request: Request) -> Response:
+        now = time.time()
+        expired = [token for token, grant in self.state.tokens.items() if grant.oauth]
+        for token in expired:
+            self.state.tokens[token] = dataclasses.replace(
+                self.state.tokens[token], expires_at=now - 1
+            )
+        return JSONResponse({"expired": len(expired)})
 
 
 def _with_query(url: str, params: dict[str, str]) -> str:

@@ -166,6 +166,10 @@ class FakeHubSpot:
         """Act out an uninstall: every refresh token revoked; access tokens dropped too."""
         self._control("POST", "/_fake/oauth/revoke", json={"access_tokens": access_tokens})
 
+    def expire_oauth_access_tokens(self) -> None:
+        """Every OAuth access token expires now, earlier than its client was told."""
+        self._control("POST", "/_fake/oauth/expire")
+
     def contacts(self) -> list[dict]:
         return self._control("GET", "/_fake/contacts")
 
