@@ -59,6 +59,23 @@ def sign(
     }
 
 
+def store_contact_integration(storage: Any, name: str = "Contacts") -> dict[str, Any]:
+    """An integration with the contact template, written straight to storage (no HubSpot)."""
+    import transforms
+
+    return dict(
+        storage.create_integration(
+            name=name,
+            code=transforms.template("contact_from_payment")["code"],
+            event_types=None,
+            hubspot_token=None,
+            hubspot_account=None,
+            on_conflict="update",
+            rate_limit=None,
+        )
+    )
+
+
 class Paybridge:
     """`paybridge web` plus `workers` × `paybridge worker`, on one Redis, against one HubSpot."""
 

@@ -17,7 +17,7 @@ import transforms
 from engine.app import create_app
 from engine.settings import load_settings
 from engine.storage import Gone
-from tests.harness import API_TOKEN, SECRET_KEY, sign
+from tests.harness import API_TOKEN, SECRET_KEY, sign, store_contact_integration
 
 AUTH = {"Authorization": f"Bearer {API_TOKEN}"}
 
@@ -90,15 +90,7 @@ def test_events_that_arrive_together_share_a_write_and_are_each_stored_once(app:
 
 def test_a_batch_with_a_repeated_webhook_id_and_a_deleted_integration(app: Starlette):
     storage = app.state.storage
-    kept = storage.create_integration(
-        name="Kept",
-        code=transforms.template("contact_from_payment")["code"],
-        event_types=None,
-        hubspot_token=None,
-        hubspot_account=None,
-        on_conflict="update",
-        rate_limit=None,
-    )
+    kept = store_contact_integration(storage, "Kept")
     event = transforms.sample("payment.succeeded")
     body = json.dumps(event).encode()
     first = storage.prepare_event(kept["id"], "msg_1", body, event)
@@ -181,15 +173,7 @@ def test_a_delivery_taken_from_the_inbox_but_never_enqueued_falls_due_for_the_sw
 ):
     storage = app.state.storage
     storage.due_grace_s = 0  # due at once, as it would be `due_grace_s` after acceptance
-    integration = storage.create_integration(
-        name="Kept",
-        code=transforms.template("contact_from_payment")["code"],
-        event_types=None,
-        hubspot_token=None,
-        hubspot_account=None,
-        on_conflict="update",
-        rate_limit=None,
-    )
+    integration = store_contact_integration(storage, "Kept")
     event = transforms.sample("payment.succeeded")
     prepared = storage.prepare_event(integration["id"], "msg_1", json.dumps(event).encode(), event)
     storage.accept_events([prepared])

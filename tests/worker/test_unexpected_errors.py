@@ -13,7 +13,7 @@ import redis
 import transforms
 from engine.settings import load_settings
 from engine.storage import Storage
-from tests.harness import SECRET_KEY
+from tests.harness import SECRET_KEY, store_contact_integration
 from worker.delivery import MAX_INTERRUPTED_ATTEMPTS, deliver
 from worker.ratelimit import RateLimiter
 from worker.runtime import Runtime
@@ -56,15 +56,7 @@ def runtime_with(storage: Storage, pool: FailingPool) -> Runtime:
 
 
 def accepted_delivery(storage: Storage) -> str:
-    integration = storage.create_integration(
-        name="Contacts",
-        code=transforms.template("contact_from_payment")["code"],
-        event_types=None,
-        hubspot_token=None,
-        hubspot_account=None,
-        on_conflict="update",
-        rate_limit=None,
-    )
+    integration = store_contact_integration(storage, "Contacts")
     event = transforms.sample("payment.succeeded")
     delivery_id, _ = storage.accept_event(integration["id"], "msg_1", b"{}", event)
     return delivery_id
