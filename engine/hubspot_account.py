@@ -17,7 +17,8 @@ class HubSpotUnreachable(ConnectionError):
 
 
 async def check_private_app_token(api_base: str, token: str) -> str | None:
-    """Return the HubSpot account id (portal id) of `token`, or raise TokenRejected."""
+    """Return the HubSpot account id (portal id) of `token`, None when HubSpot did not say, or
+    raise TokenRejected when HubSpot refuses the token."""
     try:
         async with httpx.AsyncClient(timeout=CHECK_TIMEOUT_S) as client:
             response = await client.get(
@@ -31,8 +32,13 @@ async def check_private_app_token(api_base: str, token: str) -> str | None:
             f"HubSpot rejected the token ({response.status_code}): {_message(response)}"
         )
     if response.status_code >= 400:
-        raise HubSpotUnreachable(f"HubSpot answered {response.status_code}: {_message(response)}")
-    portal = response.json().get("portalId")
+        # Not a refusal of the token: the account stays unknown (a proxy or a HubSpot stand-in
+        # without this endpoint, a passing outage); the token's first delivery will tell.
+        return None
+    try:
+        portal = response.json().get("portalId")
+    except (ValueError, AttributeError):
+        return None
     return str(portal) if portal is not None else None
 
 

@@ -100,6 +100,21 @@ def test_a_token_hubspot_rejects_is_refused(client):
     assert "401" in response.json()["error"]["message"]
 
 
+def test_a_token_is_kept_when_hubspot_does_not_say_whose_it_is(client, hubspot):
+    # A stand-in for HubSpot (or a proxy) without the account-info endpoint: not a refusal.
+    hubspot.inject(kind="status", status=404, count=1, path_prefix="/account-info")
+
+    response = client.post(
+        "/api/integrations",
+        json={"name": "C", "template": "contact_from_payment", "hubspot_token": hubspot.token},
+    )
+
+    assert response.status_code == 201, response.text
+    connection = response.json()["connection"]
+    assert connection["hub_id"].startswith("token-") and hubspot.token not in connection["hub_id"]
+    assert connection["kind"] == "private_app"
+
+
 def test_unknown_template_event_type_and_on_conflict_are_named(client):
     cases = [
         ({"name": "x", "template": "nope"}, "template"),
