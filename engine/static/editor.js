@@ -18,6 +18,8 @@
     gutters: ["CodeMirror-linenumbers", "error-gutter"],
   });
   editor.on("change", clearMark);
+  // A result shown is of the code as it was tested: dim it once the code changes.
+  editor.on("change", () => resultBox.classList.add("stale"));
 
   function el(tag, attrs, ...children) {
     const node = document.createElement(tag);
