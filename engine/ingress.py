@@ -22,6 +22,7 @@ from typing import Any
 import redis
 from standardwebhooks.webhooks import Webhook
 from starlette.concurrency import run_in_threadpool
+from starlette.exceptions import HTTPException
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route, Router
@@ -50,10 +51,15 @@ class IngressFirst:
         self.ingress = Router(routes=routes)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] == "http" and scope["path"].startswith(PATH_PREFIX):
-            await self.ingress(scope, receive, send)
-        else:
+        if scope["type"] != "http" or not scope["path"].startswith(PATH_PREFIX):
             await self.app(scope, receive, send)
+            return
+        try:
+            await self.ingress(scope, receive, send)
+        except HTTPException as error:  # no such route, or not a POST: the router's answer
+            code = "not_found" if error.status_code == 404 else "method_not_allowed"
+            message = "events are POSTed to /webhooks/{integration_id}"
+            await error_response(error.status_code, code, message)(scope, receive, send)
 
 
 async def receive_webhook(request: Request) -> Response:
@@ -78,6 +84,8 @@ async def _verify_and_store(
         await _verify(state.signing_secrets, integration_id, body, headers)
     except NotFound:
         return error_response(404, "not_found", f"no integration {integration_id!r}")
+    except redis.RedisError:
+        raise  # a 503 from the caller: storage is down, not the signature wrong
     except Exception as error:  # noqa: BLE001 - every verification failure is a 401
         logger.info("rejected webhook for %s: %s", integration_id, type(error).__name__)
         return error_response(401, "bad_signature", f"signature check failed: {error}")

@@ -20,23 +20,30 @@ class JSONRejected(ValueError):
 
 
 def read_json(raw: bytes | str, max_depth: int = MAX_DEPTH) -> Any:
+    if isinstance(raw, bytes):
+        try:
+            # Strict UTF-8, decoded here: given bytes, `json.loads` would also take UTF-16 and
+            # UTF-32, and raw-encoded surrogates.
+            text = raw.decode("utf-8")
+        except UnicodeDecodeError:
+            raise JSONRejected("it is not UTF-8 text") from None
+    else:
+        text = raw
     try:
-        value = json.loads(raw, parse_constant=_refuse_constant)
+        value = json.loads(text, parse_constant=_refuse_constant)
     except RecursionError:
         raise JSONRejected(f"it nests deeper than {max_depth} levels") from None
-    except UnicodeDecodeError:
-        raise JSONRejected("it is not UTF-8 text") from None
     except ValueError as error:  # JSONDecodeError, and integers of more than 4,300 digits
         raise JSONRejected(str(error)) from None
-    # Python reads a lone UTF-16 surrogate ("\ud800", or its raw bytes) into a str that cannot
-    # be written back out as UTF-8: refused here, not met later when the event is stored.
-    if isinstance(raw, str) or b"\\u" in raw or b"\xed" in raw:
+    # An escape can still make a lone UTF-16 surrogate ("\ud800"): a str that cannot be written
+    # back out as UTF-8. Refused here, not met later when the event is stored or shown.
+    if "\\u" in text or isinstance(raw, str):
         try:
             json.dumps(value, ensure_ascii=False).encode("utf-8")
         except UnicodeEncodeError:
             raise JSONRejected("it holds a lone UTF-16 surrogate, which is not text") from None
     # Nesting is never deeper than the number of brackets that open it: most events need no walk.
-    if isinstance(raw, bytes) and raw.count(b"[") + raw.count(b"{") <= max_depth:
+    if text.count("[") + text.count("{") <= max_depth:
         return value
     _check_depth(value, max_depth)
     return value

@@ -669,6 +669,7 @@ class Storage:
 
     def park(self, delivery: dict[str, Any], reason: str) -> None:
         """Hold a delivery until its integration's HubSpot connection is fixed."""
+        self.get_integration(delivery["integration_id"])  # NotFound once it is deleted
         self.update_delivery(delivery, status="retrying", reason=reason, next_attempt_at=None)
         self.redis.zrem("pb:due", delivery["id"])
         self.redis.sadd(_integration(delivery["integration_id"]) + ":parked", delivery["id"])

@@ -28,7 +28,14 @@ from typing import Any
 
 from .compiler import FILENAME
 from .limits import Limits
-from .policy import ClassTracker, OutputLimit, SandboxTimeout, make_globals, purge_caches
+from .policy import (
+    ClassTracker,
+    OutputLimit,
+    SandboxTimeout,
+    make_globals,
+    purge_caches,
+    readable,
+)
 from .request import check_request_size
 from .webhook import Webhook, clear_fields, fields_of
 
@@ -182,12 +189,16 @@ def _describe(returned: Any, webhook: Webhook, result: dict[str, Any], limits: L
         raise ValueError(f"webhook.payload is not JSON: {error}") from None
     if len(encoded) > limits.body_bytes:
         raise ValueError(f"webhook.payload is larger than {limits.body_bytes} bytes")
+    if "\\ud" in encoded and not _is_text(body):
+        raise ValueError("webhook.payload holds a lone UTF-16 surrogate, which is not text")
     request = {"method": fields["method"], "url": fields["url"], "headers": fields["headers"]}
     try:
         # A JSON copy: what was checked is what is sent, and no handler object outlives the run.
         request = json.loads(json.dumps(request, allow_nan=False))
     except (TypeError, ValueError, RecursionError) as error:
         raise ValueError(f"webhook.method, url and headers must be JSON text: {error}") from None
+    if not _is_text(request):
+        raise ValueError("webhook.url or headers hold a lone UTF-16 surrogate, which is not text")
     check_request_size(request)
     request["body"] = json.loads(encoded)
     result["request"] = request
@@ -204,10 +215,18 @@ def _timeout_error(limits: Limits, error: BaseException | None) -> dict[str, Any
 
 def _error_of(error: BaseException, kind: str, message: str) -> dict[str, Any]:
     return {
-        "type": kind[:100],
-        "message": message[:MAX_ERROR_CHARS],
+        "type": readable(kind[:100]),
+        "message": readable(message[:MAX_ERROR_CHARS]),
         "line": user_line(error.__traceback__),
     }
+
+
+def _is_text(value: Any) -> bool:
+    try:
+        json.dumps(value, ensure_ascii=False).encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
 
 
 def _message_of(error: BaseException) -> str:

@@ -56,6 +56,16 @@ class SandboxTimeout(BaseException):  # noqa: N818 - read by handlers as a timeo
     """Raised inside a run when its time is up."""
 
 
+def readable(text: str) -> str:
+    """`text` as valid Unicode: a lone UTF-16 surrogate a handler printed or raised becomes
+    U+FFFD, so that what is shown and stored of the run can be written out as UTF-8."""
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return "".join("\ufffd" if "\ud800" <= char <= "\udfff" else char for char in text)
+    return text
+
+
 class OutputLimit:
     """What a run has printed, kept up to a byte limit."""
 
@@ -69,12 +79,12 @@ class OutputLimit:
         if self.truncated:
             return
         room = self.limit_bytes - self.size
-        encoded = text.encode("utf-8", "replace")
+        encoded = readable(text).encode("utf-8")
         if len(encoded) > room:
-            text = encoded[:room].decode("utf-8", "ignore")
+            encoded = encoded[:room]
             self.truncated = True
-        self.parts.append(text)
-        self.size += len(text.encode("utf-8"))
+        self.parts.append(encoded.decode("utf-8", "ignore"))
+        self.size += len(encoded)
 
     def text(self) -> str:
         suffix = f"\n[output cut at {self.limit_bytes} bytes]" if self.truncated else ""

@@ -78,12 +78,11 @@ class SandboxPool:
         if result.pop("died", False) and earlier_runs:
             # A process that had served other runs died: what killed it may be what an earlier
             # run left behind, maybe another integration's. The run is tried once more in a
-            # fresh process, where only this handler can be the cause.
+            # process started for it, where only this handler can be the cause.
             logger.warning(
                 "sandbox process died after %s earlier runs; running again", earlier_runs
             )
-            result, _ = self._run_once(key, source, event)
-            result.pop("died", None)
+            result = self._run_in_new_process(key, source, event)
 
         if allowed_hosts is not None and result.get("request"):
             try:
@@ -112,6 +111,17 @@ class SandboxPool:
         else:
             self._idle.put(process)
         return result, earlier_runs
+
+    def _run_in_new_process(self, key: str, source: str, event: dict[str, Any]) -> dict[str, Any]:
+        process = self._spawn()
+        try:
+            process.wait_ready()
+            result = self._run_on(process, key, source, event)
+        finally:
+            process.kill()
+        result.pop("died", None)
+        result.pop("recycle", None)
+        return result
 
     def idle_pids(self) -> list[int]:
         """The process ids of the sandbox processes waiting for a run."""

@@ -124,7 +124,10 @@ NOT_JSON_WE_ACCEPT = [
     pytest.param(b'{"type": "x", "n": ' + b"9" * 5000 + b"}", "digits", id="huge-int"),
     pytest.param(b'{"type": "x\xff\xfe"}', "UTF-8", id="not-utf-8"),
     pytest.param(b'{"type": "x", "e": "\\ud800"}', "surrogate", id="lone-surrogate"),
-    pytest.param(b'{"type": "x", "e": "\xed\xa0\x80"}', "surrogate", id="raw-surrogate"),
+    pytest.param(b'{"type": "x", "e": "\xed\xa0\x80"}', "UTF-8", id="raw-surrogate"),
+    pytest.param(
+        '{"type": "x", "e": "\ud800"}'.encode("utf-16-le", "surrogatepass"), "UTF-8", id="utf-16"
+    ),
     pytest.param(b'["payment.succeeded"]', "JSON object with a type", id="a-list"),
     pytest.param(b'{"data": {}}', "JSON object with a type", id="no-type"),
 ]

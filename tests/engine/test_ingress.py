@@ -182,3 +182,40 @@ def test_a_delivery_taken_from_the_inbox_but_never_enqueued_falls_due_for_the_sw
 
     assert storage.take_inbox(10) == []
     assert storage.claim_due() == [prepared.delivery_id]
+
+
+def test_paths_and_methods_ingress_does_not_serve_get_a_json_404_or_405(app: Starlette):
+    async def scenario() -> list[httpx.Response]:
+        async with _client(app) as client:
+            return [
+                await client.post("/webhooks/"),
+                await client.post("/webhooks/x/y"),
+                await client.put("/webhooks/int_x"),
+                await client.get("/webhooks/int_x"),
+            ]
+
+    answers = asyncio.run(scenario())
+
+    assert [answer.status_code for answer in answers] == [404, 404, 405, 405]
+    assert [answer.json()["error"]["code"] for answer in answers] == [
+        "not_found",
+        "not_found",
+        "method_not_allowed",
+        "method_not_allowed",
+    ]
+
+
+def test_redis_down_while_reading_the_signing_secret_is_503_not_401(app: Starlette):
+    def unavailable(integration_id: str) -> str:
+        raise redis.ConnectionError("redis down")
+
+    async def scenario() -> httpx.Response:
+        async with _client(app) as client:
+            integration = await _create(client)
+            app.state.storage.signing_secret = unavailable
+            return await _post(client, integration, "msg_1")
+
+    answer = asyncio.run(scenario())
+
+    assert answer.status_code == 503, answer.text
+    assert answer.json()["error"]["code"] == "storage_unavailable"

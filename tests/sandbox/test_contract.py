@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+
 from sandbox import SandboxPool
 
 from .support import CONTACTS_URL, handler, run
@@ -43,3 +45,34 @@ def test_event_type_has_a_camel_case_alias_and_cannot_be_changed(pool: SandboxPo
 
     assert result["skipped"] is True, result
     assert result["logs"].split() == ["payment.succeeded", "payment.succeeded", "read-only"]
+
+
+def test_lone_surrogates_from_a_handler_are_shown_as_replacement_characters(
+    pool: SandboxPool,
+) -> None:
+    source = handler(
+        """
+        print("log \\ud800 end")
+        raise ValueError("boom \\udfff")
+        """
+    )
+
+    result = run(pool, source)
+
+    assert result["logs"] == "log \ufffd end\n"
+    assert result["error"]["message"] == "boom \ufffd"
+    json.dumps(result, ensure_ascii=False).encode("utf-8")  # shown and stored as UTF-8
+
+
+def test_a_request_with_a_lone_surrogate_is_an_error_naming_the_payload(pool: SandboxPool) -> None:
+    source = handler(
+        """
+        webhook.url = "https://api.hubapi.com/crm/v3/objects/contacts"
+        webhook.payload = {"properties": {"firstname": "X\\ud800Y", "ok": "\\U0001F600"}}
+        """
+    )
+
+    result = run(pool, source)
+
+    assert result["request"] is None
+    assert "webhook.payload holds a lone UTF-16 surrogate" in result["error"]["message"]
