@@ -22,7 +22,7 @@ from .connections import public_view, scopes_for_integration, token_for_request
 from .hubspot_account import HubSpotUnreachable, TokenRejected, check_private_app_token
 from .responses import APIError, api, json_body
 from .settings import SettingsError, parse_rate_limit
-from .storage import ON_CONFLICT, ON_MISSING, STATUSES, NotFound
+from .storage import ON_CONFLICT, ON_MISSING, STATUSES, NoSuchVersion, NotFound
 
 MAX_PAGE = 200
 # HubSpot's refusal of a property create → (paybridge status, error code)
@@ -247,6 +247,8 @@ async def replay_delivery(request: Request) -> Response:
     body = await json_body(request)
     try:
         delivery = storage.replay(request.path_params["delivery_id"], _version(body))
+    except NoSuchVersion as error:
+        raise APIError(422, "invalid", str(error), field="version") from None
     except NotFound as error:
         raise APIError(404, "not_found", str(error)) from None
     return JSONResponse(delivery, 202)
@@ -263,6 +265,11 @@ async def replay_integration(request: Request) -> Response:
             422, "invalid", "status must be failed, transform_error, skipped or delivered"
         )
     version = _version(body)
+    if version is not None:
+        try:
+            storage.get_version(record["id"], version)
+        except NoSuchVersion as error:
+            raise APIError(422, "invalid", str(error), field="version") from None
     replayed = 0
     for delivery_id in storage.delivery_ids(record["id"], status):
         try:

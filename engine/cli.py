@@ -53,7 +53,11 @@ def dev(host: str, port: int, workers: int) -> None:
     # Webhook and OAuth links follow the port chosen here, unless a public URL is set.
     os.environ.setdefault("PAYBRIDGE_PUBLIC_URL", f"http://{host}:{port}")
     settings = _settings()
-    with _stopped_by_signals(), _redis(settings, announce=True) as settings:
+    with (
+        _stopped_by_signals(),
+        _only_dev(settings.data_dir),
+        _redis(settings, dev=True) as settings,
+    ):
         env = {**os.environ, "PAYBRIDGE_REDIS_URL": str(settings.redis_url)}
         command = [sys.executable, "-m", "engine.cli"]
         # Each child has a session of its own: a Ctrl-C in the terminal reaches this process
@@ -72,7 +76,9 @@ def dev(host: str, port: int, workers: int) -> None:
         click.echo(f"paybridge is starting at http://{host}:{port}")
         if settings.public_url != f"http://{host}:{port}":
             click.echo(f"  public URL (webhook and OAuth links): {settings.public_url}")
-        click.echo(f"  console:   http://{host}:{port}/ (first visit: create the owner account)")
+        click.echo(
+            f"  console:   http://{host}:{port}/ (the first visit creates the owner account)"
+        )
         click.echo(f"  API token: {settings.api_token}")
         click.echo(f"  Redis:     {settings.redis_url}")
         click.echo(f"  workers:   {workers}")
@@ -175,6 +181,11 @@ def replay(integration_id: str, delivery_id: str | None, status: str, version: i
             raise click.ClickException(str(error)) from None
         if delivery_id:
             _check_delivery_of(storage, integration_id, delivery_id)
+        if version is not None:
+            try:
+                storage.get_version(integration_id, version)
+            except NotFound as error:
+                raise click.ClickException(str(error)) from None
         ids = [delivery_id] if delivery_id else storage.delivery_ids(integration_id, status)
         replayed = 0
         for one in tqdm(ids, desc="replaying", unit="delivery"):
@@ -236,25 +247,63 @@ def _settings(with_secrets: bool = True) -> Settings:
 
 
 @contextlib.contextmanager
-def _redis(settings: Settings, announce: bool = False) -> Iterator[Settings]:
-    """Settings with a Redis URL: the configured one, or an embedded server."""
+def _redis(settings: Settings, dev: bool = False) -> Iterator[Settings]:
+    """Settings with a Redis URL: the configured one, or an embedded server.
+
+    Other commands use the embedded server a running `dev` started. `dev` itself finds one
+    running only when an earlier `dev` was killed before it could stop it: it takes that
+    server over and stops it when it ends.
+    """
     if settings.redis_url:
         yield settings
         return
     url = redis_server.running_embedded_url(settings.data_dir)
-    if url:
-        if announce:
-            click.echo(
-                f"Using the embedded Redis already running for {settings.data_dir} ({url}); "
-                "it keeps running after this command (stop it with `redis-cli -u URL shutdown`)."
-            )
+    if url and not dev:
         yield dataclasses.replace(settings, redis_url=url)
+        return
+    if url:
+        click.echo(f"Taking over the embedded Redis an earlier run left running ({url}).")
+        try:
+            yield dataclasses.replace(settings, redis_url=url)
+        finally:
+            redis_server.shut_down(url)
         return
     url, process = redis_server.start_embedded(settings.data_dir)
     try:
         yield dataclasses.replace(settings, redis_url=url)
     finally:
         redis_server.stop(process)
+
+
+@contextlib.contextmanager
+def _only_dev(data_dir: Path) -> Iterator[None]:
+    """One `paybridge dev` per data folder: a second would share, then lose, the first's Redis."""
+    pid_file = data_dir / "dev.pid"
+    try:
+        other = int(pid_file.read_text())
+    except (OSError, ValueError):
+        other = None
+    if other is not None and other != os.getpid() and _is_running(other):
+        raise click.ClickException(
+            f"paybridge dev is already running for {data_dir} (process {other}); stop it "
+            "first, or give this one another folder: PAYBRIDGE_DATA_DIR=… make run PORT=…"
+        )
+    data_dir.mkdir(parents=True, exist_ok=True)
+    pid_file.write_text(f"{os.getpid()}\n")
+    try:
+        yield
+    finally:
+        pid_file.unlink(missing_ok=True)
+
+
+def _is_running(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
 
 
 @contextlib.contextmanager
@@ -265,7 +314,9 @@ def _stopped_by_signals() -> Iterator[None]:
     def interrupt(signum: int, frame: object) -> None:
         raise KeyboardInterrupt
 
-    previous = {sig: signal.signal(sig, interrupt) for sig in (signal.SIGTERM, signal.SIGHUP)}
+    # SIGINT too: a process started in the background inherits it ignored.
+    stops = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)
+    previous = {sig: signal.signal(sig, interrupt) for sig in stops}
     try:
         yield
     finally:

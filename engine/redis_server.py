@@ -107,6 +107,14 @@ def _wait_until_ready(url: str, process: subprocess.Popen[bytes]) -> None:
     raise RuntimeError(f"the embedded redis-server did not answer within {START_TIMEOUT_S} s")
 
 
+def shut_down(url: str) -> None:
+    """Stop an embedded server this process did not start (it saves its append-only file)."""
+    try:
+        connect(url).shutdown()
+    except redis.ConnectionError:
+        pass  # redis-py reads the closed connection as an error: the server is gone
+
+
 def stop(process: subprocess.Popen[bytes], timeout_s: float = 10.0) -> None:
     """Stop a server cleanly (it flushes its append-only file), or kill it after `timeout_s`."""
     if process.poll() is not None:

@@ -74,6 +74,10 @@ class NotFound(LookupError):
     """No such integration or delivery."""
 
 
+class NoSuchVersion(NotFound):
+    """The integration has no handler version of that number."""
+
+
 def now_s() -> float:
     return time.time()
 
@@ -287,7 +291,7 @@ class Storage:
             number = int(self.get_integration(integration_id)["version"])
         raw = self.redis.hget(_integration(integration_id) + ":versions", str(number))
         if raw is None:
-            raise NotFound(f"integration {integration_id!r} has no version {number}")
+            raise NoSuchVersion(f"integration {integration_id!r} has no version {number}")
         return dict(json.loads(raw))
 
     def list_versions(self, integration_id: str) -> list[dict[str, Any]]:
@@ -602,9 +606,12 @@ class Storage:
         )
 
     def replay(self, delivery_id: str, version: int | None = None) -> dict[str, Any]:
-        """Deliver again from the start; attempts already made stay in the log."""
+        """Deliver again from the start; attempts already made stay in the log. With
+        `version`, that handler version runs (NoSuchVersion when the integration has none)."""
         delivery = self.get_delivery(delivery_id)
         self.get_event(delivery_id)
+        if version is not None:
+            self.get_version(delivery["integration_id"], version)
         delivery = self.update_delivery(
             delivery,
             status="pending",

@@ -91,9 +91,18 @@ class Worker(SimpleWorker):
 
 def _sweep(storage: Storage, interval_s: float, stop: threading.Event) -> None:
     """Enqueue deliveries that are due: retries whose time came, and any whose worker died."""
+    unreachable_since: float | None = None
     while not stop.wait(interval_s):
         try:
             for delivery_id in storage.claim_due():
                 storage.enqueue_delivery(delivery_id)
-        except redis.RedisError:
-            logger.warning("sweeper could not reach Redis; will try again", exc_info=True)
+        except redis.RedisError as error:
+            # One line when Redis goes away, not one a second while it stays away.
+            if unreachable_since is None:
+                unreachable_since = time.monotonic()
+                logger.warning("sweeper could not reach Redis (%s); will keep trying", error)
+            continue
+        if unreachable_since is not None:
+            away_s = time.monotonic() - unreachable_since
+            logger.warning("sweeper reached Redis again after %.0f s", away_s)
+            unreachable_since = None

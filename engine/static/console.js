@@ -79,4 +79,23 @@ if (bulkForm) {
   });
 }
 
+// The delivery log follows deliveries that are still under way: while the page shows one that
+// is pending or retrying, it fetches itself every few seconds and swaps in the new table.
+const deliveryLog = document.getElementById("deliveries");
+const UNDER_WAY = ".status-pending, .status-retrying";
+if (deliveryLog && deliveryLog.querySelector(UNDER_WAY)) {
+  const follow = async () => {
+    const current = document.getElementById("deliveries");
+    if (!current || !current.querySelector(UNDER_WAY)) return;
+    const response = await fetch(window.location.href, {credentials: "same-origin"});
+    if (response.ok) {
+      const page = new DOMParser().parseFromString(await response.text(), "text/html");
+      const fresh = page.getElementById("deliveries");
+      if (fresh) current.replaceWith(document.adoptNode(fresh));
+    }
+    window.setTimeout(follow, 2000);
+  };
+  window.setTimeout(follow, 1000);
+}
+
 window.paybridge = paybridge;

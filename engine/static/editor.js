@@ -75,15 +75,17 @@
     }
     if (body.logs) nodes.push(el("p", {}, "Printed:"), el("pre", {id: "result-logs"}, body.logs));
     for (const finding of body.findings || []) {
-      const line = el("p", {class: "finding"}, `${finding.field}: ${finding.problem} — ${finding.fix}`);
-      if (finding.action) line.append(" ", actionButton(finding.action));
+      // A fix paybridge can make is a button; the finding's `fix` text then speaks to API users.
+      const words = finding.action ? finding.problem : `${finding.problem} — ${finding.fix}`;
+      const line = el("p", {class: "finding"}, `${finding.field}: ${words}`);
+      if (finding.action) line.append(" ", actionButton(finding.action, line));
       nodes.push(line);
     }
     return nodes;
   }
 
   // A finding's fix that paybridge can make for the owner (creating a missing HubSpot property).
-  function actionButton(action) {
+  function actionButton(action, line) {
     const label = action.body && action.body.name
       ? `Create the ${action.body.type} property ${action.body.name} in HubSpot`
       : "Fix it in HubSpot";
@@ -92,7 +94,8 @@
       button.disabled = true;
       const answer = await paybridge.call(action.method, action.path, action.body);
       if (answer.status === 200 || answer.status === 201) {
-        button.replaceWith(el("span", {class: "finding-done"}, "Created. Test again."));
+        line.className = "finding-done";
+        button.replaceWith(el("span", {}, "Created."));
       } else {
         button.disabled = false;
         button.after(el("span", {class: "error"}, ` ${answer.body.error.message}`));
@@ -145,8 +148,11 @@
     const chosen = templates[event.target.value];
     if (!chosen) return;
     editor.setValue(chosen.code);
-    const types = document.getElementById("event-types");
-    for (const option of types.options) option.selected = chosen.event_types.includes(option.value);
+    // A new integration takes the template's event types; an existing one keeps its own.
+    if (!integrationId) {
+      const types = document.getElementById("event-types");
+      for (const option of types.options) option.selected = chosen.event_types.includes(option.value);
+    }
     if (chosen.event_types.length) {
       eventTypeSelect.value = chosen.event_types[0];
       showSample();
@@ -248,6 +254,7 @@
       status.textContent = answer.status === 200
         ? "Saved: paybridge now checks Dodo's signatures with it."
         : answer.body.error.message;
+      if (answer.status === 200) document.getElementById("own-secret").hidden = true;
     });
   }
 

@@ -362,6 +362,29 @@ def test_without_an_oauth_app_the_page_says_how_to_use_a_private_app_token(
     expect(page.locator("text=Private Apps")).to_be_visible()
 
 
+def test_the_delivery_log_follows_a_delivery_under_way_without_a_reload(
+    page: Page, paybridge: Paybridge, hubspot
+):
+    sign_up(page)
+    integration = paybridge.create_integration(
+        name="Follow", template="contact_from_payment", hubspot_token=hubspot.token
+    )
+    # HubSpot takes 4 s to answer: the delivery is under way while the page loads.
+    hubspot.inject(kind="slow", delay_s=4, count=1, path_prefix="/crm/v3/objects/contacts")
+    accepted = paybridge.post_event(integration, event_for("follow@example.com"), "msg_follow")
+    delivery_id = accepted.json()["delivery_id"]
+    contacts = "/crm/v3/objects/contacts"
+    wait_until(
+        lambda: [r for r in hubspot.requests() if r["path"] == contacts],
+        what="the request to reach HubSpot",
+    )
+    page.goto(f"/integrations/{integration['id']}")
+    status = delivery_row(page, delivery_id).locator(".status")
+    expect(status).to_have_text("pending")
+
+    expect(status).to_have_text("delivered", timeout=15_000)
+
+
 def test_a_missing_property_found_by_test_is_created_from_the_page(
     page: Page, paybridge: Paybridge, hubspot
 ):
@@ -380,7 +403,9 @@ def test_a_missing_property_found_by_test_is_created_from_the_page(
 
     action.click()
 
-    expect(page.locator(".finding-done")).to_have_text("Created. Test again.")
+    done = page.locator("p.finding-done")
+    expect(done).to_contain_text("next_billing_date")
+    expect(done).to_contain_text("Created.")
     headers = hubspot.auth_headers
     listed = httpx.get(f"{hubspot.base_url}/crm/v3/properties/contacts", headers=headers).json()
     assert "next_billing_date" in {p["name"] for p in listed["results"]}

@@ -266,3 +266,22 @@ def test_api_bodies_that_are_too_deep_or_too_large_are_refused(client):
     assert "NaN" in not_json.json()["error"]["message"]
     assert too_large.status_code == 413
     assert too_large.json()["error"]["code"] == "too_large"
+
+
+def test_a_replay_with_a_version_the_integration_lacks_is_refused(client):
+    created = client.post(
+        "/api/integrations", json={"name": "C", "template": "contact_from_payment"}
+    )
+    integration_id = created.json()["id"]
+    storage = client.app.state.storage
+    event = transforms.sample("payment.succeeded")
+    delivery_id, _ = storage.accept_event(integration_id, "msg_1", b"{}", event)
+
+    one = client.post(f"/api/deliveries/{delivery_id}/replay", json={"version": 9})
+    every = client.post(f"/api/integrations/{integration_id}/replay", json={"version": 9})
+
+    for refused in (one, every):
+        assert refused.status_code == 422, refused.text
+        assert refused.json()["error"]["field"] == "version"
+        assert "has no version 9" in refused.json()["error"]["message"]
+    assert storage.get_delivery(delivery_id)["pinned_version"] is None

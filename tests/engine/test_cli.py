@@ -15,7 +15,7 @@ import pytest
 import redis
 
 import transforms
-from engine.redis_server import free_port
+from engine.redis_server import free_port, start_embedded
 from tests.harness import REPO_ROOT, Paybridge, wait_until
 
 PAYBRIDGE = [sys.executable, "-m", "engine.cli"]
@@ -193,3 +193,49 @@ def test_replay_of_an_unknown_delivery_says_so(redis_url, hubspot, tmp_path):
 
     assert done.returncode == 1
     assert "no delivery 'dlv_nope'" in done.stderr.decode()
+
+
+def test_dev_refuses_to_share_its_folder_with_a_running_dev(tmp_path: Path):
+    data = tmp_path / ".paybridge"
+    data.mkdir()
+    (data / "dev.pid").write_text(f"{os.getpid()}\n")  # a live process holds the folder
+    env = {**_env_without_paybridge(), "PYTHONPATH": str(REPO_ROOT)}
+
+    done = subprocess.run(
+        [*PAYBRIDGE, "dev", "--port", str(free_port())],
+        cwd=tmp_path,
+        env=env,
+        capture_output=True,
+        timeout=60,
+    )
+
+    assert done.returncode == 1
+    assert "already running" in done.stderr.decode()
+    assert not (data / "redis").exists()
+
+
+def test_dev_takes_over_an_embedded_redis_a_killed_dev_left_and_stops_it(tmp_path: Path):
+    left_url, left = start_embedded(tmp_path / ".paybridge")  # as a dev killed with -9 leaves it
+    port = free_port()
+    env = {**_env_without_paybridge(), "PYTHONPATH": str(REPO_ROOT)}
+    process = subprocess.Popen(
+        [*PAYBRIDGE, "dev", "--port", str(port), "--workers", "1"],
+        cwd=tmp_path,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        start_new_session=True,
+    )
+    try:
+        wait_until(lambda: _answers(f"http://127.0.0.1:{port}/healthz"), 60, what="dev to start")
+        process.send_signal(signal.SIGTERM)
+        output = process.communicate(timeout=30)[0].decode()
+        left.wait(10)
+    finally:
+        for child in (process, left):
+            if child.poll() is None:
+                child.kill()
+                child.wait()
+
+    assert f"Taking over the embedded Redis an earlier run left running ({left_url})" in output
+    assert left.returncode is not None
