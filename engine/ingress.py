@@ -16,16 +16,15 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import re
 import time
 from typing import Any
 
 import redis
 from standardwebhooks.webhooks import Webhook
 from starlette.concurrency import run_in_threadpool
-from starlette.exceptions import HTTPException
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
-from starlette.routing import Route, Router
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from .jsontext import JSONRejected, read_json
@@ -39,6 +38,8 @@ logger = logging.getLogger("paybridge.ingress")
 SECRET_CACHE_S = 5.0
 SECRET_CACHE_ENTRIES = 10_000
 PATH_PREFIX = "/webhooks/"
+_PATH = re.compile(r"/webhooks/([^/]+)")
+USAGE = "events are POSTed to /webhooks/{integration_id}"
 # At most this many events share one Redis round trip.
 MAX_BATCH = 64
 
@@ -48,18 +49,21 @@ class IngressFirst:
 
     def __init__(self, app: ASGIApp) -> None:
         self.app = app
-        self.ingress = Router(routes=routes)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http" or not scope["path"].startswith(PATH_PREFIX):
             await self.app(scope, receive, send)
             return
-        try:
-            await self.ingress(scope, receive, send)
-        except HTTPException as error:  # no such route, or not a POST: the router's answer
-            code = "not_found" if error.status_code == 404 else "method_not_allowed"
-            message = "events are POSTed to /webhooks/{integration_id}"
-            await error_response(error.status_code, code, message)(scope, receive, send)
+        matched = _PATH.fullmatch(scope["path"])
+        response: Response
+        if matched is None:
+            response = error_response(404, "not_found", USAGE)
+        elif scope["method"] != "POST":
+            response = error_response(405, "method_not_allowed", USAGE)
+        else:
+            scope["path_params"] = {"integration_id": matched[1]}
+            response = await receive_webhook(Request(scope, receive))
+        await response(scope, receive, send)
 
 
 async def receive_webhook(request: Request) -> Response:
@@ -182,6 +186,3 @@ class SigningSecrets:
             self._cached.clear()
         self._cached[integration_id] = (verifier, now + SECRET_CACHE_S)
         return verifier, False
-
-
-routes = [Route("/webhooks/{integration_id}", receive_webhook, methods=["POST"])]

@@ -30,7 +30,7 @@ def read_json(raw: bytes | str, max_depth: int = MAX_DEPTH) -> Any:
     else:
         text = raw
     try:
-        value = json.loads(text, parse_constant=_refuse_constant)
+        value = _DECODER.decode(text)
     except RecursionError:
         raise JSONRejected(f"it nests deeper than {max_depth} levels") from None
     except ValueError as error:  # JSONDecodeError, and integers of more than 4,300 digits
@@ -51,6 +51,9 @@ def read_json(raw: bytes | str, max_depth: int = MAX_DEPTH) -> Any:
 
 def _refuse_constant(name: str) -> Any:
     raise JSONRejected(f"{name} is not a JSON value")
+
+
+_DECODER = json.JSONDecoder(parse_constant=_refuse_constant)
 
 
 def _check_depth(value: Any, max_depth: int) -> None:
