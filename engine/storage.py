@@ -51,11 +51,13 @@ from .crypto import SecretBox
 
 QUEUE_NAME = "paybridge"
 DELIVER_JOB = "worker.jobs.deliver"
-# Ingress enqueues one job per batch of events, not one per event: building an RQ job costs
-# the web process more than the rest of an event's handling. The job moves the batch's
-# deliveries from the inbox into the queue, each as a `deliver` job.
+# Accepted deliveries wait in the inbox for a `fan_out` job, which moves them into the queue as
+# `deliver` jobs and runs until the inbox is empty. Ingress enqueues one when the inbox was empty
+# (building an RQ job costs the web process more than the rest of an event's handling); should
+# that enqueue be lost, each worker's sweeper empties the inbox too.
 FAN_OUT_JOB = "worker.jobs.fan_out"
 INBOX_KEY = "pb:inbox"
+INBOX_BATCH = 500  # deliveries moved from the inbox to the queue per round trip
 STATUSES = ("pending", "delivered", "skipped", "retrying", "failed", "transform_error")
 FINAL_STATUSES = ("delivered", "skipped", "failed", "transform_error")
 ON_CONFLICT = ("update", "fail")
@@ -86,13 +88,17 @@ def new_id(prefix: str) -> str:
     return f"{prefix}_{secrets.token_hex(10)}"
 
 
-# Accept a batch of events. ARGV[1] is the dedupe TTL (s) and ARGV[2] the commands that enqueue
-# the batch's fan-out job; then four per event: its dedupe key, its integration's key, its new
-# delivery id, and the commands that store it. Commands are packed by _pack_commands. Each event
-# is deduplicated, stored and put in the inbox whole or not at all (a script runs whole, and
-# the append-only file keeps it whole across a restart).
+# Accept a batch of events. ARGV[1] is the dedupe TTL (s); then four per event: its dedupe key,
+# its integration's key, its new delivery id, and the commands that store it, packed by
+# _pack_commands. Each event is deduplicated, stored and put in the inbox whole or not at all (a
+# script runs whole, and the append-only file keeps it whole across a restart). The reply is two
+# words per event, then '1' when the inbox was empty and now is not: a fan_out job is needed.
 _ACCEPT = (
     """
+local inbox = '"""
+    + INBOX_KEY
+    + """'
+local was_empty = redis.call('LLEN', inbox) == 0
 local out = {}
 local created = 0
 local function run_packed(packed)
@@ -109,7 +115,7 @@ local function run_packed(packed)
     redis.call(unpack(args))
   end
 end
-for e = 3, #ARGV, 4 do
+for e = 2, #ARGV, 4 do
   local dedupe, integration, id = ARGV[e], ARGV[e + 1], ARGV[e + 2]
   local existing = redis.call('GET', dedupe)
   if existing then
@@ -119,14 +125,12 @@ for e = 3, #ARGV, 4 do
   else
     redis.call('SET', dedupe, id, 'EX', ARGV[1])
     run_packed(ARGV[e + 3])
-    redis.call('RPUSH', '"""
-    + INBOX_KEY
-    + """', id)
+    redis.call('RPUSH', inbox, id)
     created = created + 1
     out[#out + 1] = 'created'; out[#out + 1] = id
   end
 end
-if created > 0 then run_packed(ARGV[2]) end
+out[#out + 1] = (created > 0 and was_empty) and '1' or '0'
 return out
 """
 )
@@ -392,23 +396,20 @@ class Storage:
         For each event: (delivery id, created now?), where a repeated webhook id gives the
         delivery stored first; or Gone when its integration no longer exists.
         """
-        with self.redis.pipeline() as recorder:
-            recorder.multi()
+        args: list[Any] = [self.retention_s]
+        for prepared in events:
+            dedupe_key = f"pb:dedupe:{prepared.integration_id}:{prepared.webhook_id}"
+            integration_key = _integration(prepared.integration_id)
+            args += [dedupe_key, integration_key, prepared.delivery_id, prepared.commands]
+        *replies, needs_fan_out = self._accept(args=args)
+        if needs_fan_out == b"1":
             self.queue.enqueue_call(
                 FAN_OUT_JOB,
                 job_id=new_id("fanout"),
                 result_ttl=0,
                 failure_ttl=JOB_FAILURE_TTL_S,
                 timeout=JOB_TIMEOUT_S,
-                pipeline=recorder,
             )
-            fan_out = _pack_commands(recorder)
-        args: list[Any] = [self.retention_s, fan_out]
-        for prepared in events:
-            dedupe_key = f"pb:dedupe:{prepared.integration_id}:{prepared.webhook_id}"
-            integration_key = _integration(prepared.integration_id)
-            args += [dedupe_key, integration_key, prepared.delivery_id, prepared.commands]
-        replies = self._accept(args=args)
 
         results: list[tuple[str, bool] | Gone] = []
         for prepared, outcome, stored_id in zip(events, replies[::2], replies[1::2], strict=True):
@@ -567,6 +568,14 @@ class Storage:
         pipe.execute()
 
     # -- queueing -------------------------------------------------------------------------------
+
+    def drain_inbox(self, batch: int = INBOX_BATCH) -> int:
+        """Enqueue a `deliver` job for every delivery in the inbox; return how many."""
+        moved = 0
+        while delivery_ids := self.take_inbox(batch):
+            self.enqueue_deliveries(delivery_ids)
+            moved += len(delivery_ids)
+        return moved
 
     def take_inbox(self, limit: int) -> list[str]:
         """Up to `limit` newly accepted deliveries, each handed to one caller, who must enqueue

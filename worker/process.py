@@ -94,6 +94,7 @@ def _sweep(storage: Storage, interval_s: float, stop: threading.Event) -> None:
     unreachable_since: float | None = None
     while not stop.wait(interval_s):
         try:
+            storage.drain_inbox()  # in case ingress's fan_out job was lost
             for delivery_id in storage.claim_due():
                 storage.enqueue_delivery(delivery_id)
         except redis.RedisError as error:

@@ -109,6 +109,28 @@ def test_a_batch_with_a_repeated_webhook_id_and_a_deleted_integration(app: Starl
     assert storage.take_inbox(10) == [first.delivery_id]
 
 
+def test_a_fan_out_job_is_enqueued_only_when_the_inbox_was_empty(app: Starlette):
+    storage = app.state.storage
+    integration = store_contact_integration(storage)
+    event = transforms.sample("payment.succeeded")
+    body = json.dumps(event).encode()
+
+    def accept(webhook_id: str) -> str:
+        prepared = storage.prepare_event(integration["id"], webhook_id, body, event)
+        storage.accept_events([prepared])
+        return prepared.delivery_id
+
+    first = accept("msg_1")
+    second = accept("msg_2")  # the first still waits in the inbox: its fan_out job takes both
+
+    assert [job.func_name for job in storage.queue.get_jobs()] == ["worker.jobs.fan_out"]
+    assert storage.drain_inbox() == 2  # what the job, or a worker's sweeper, does
+    delivering = [job.args for job in storage.queue.get_jobs()[1:]]
+    assert delivering == [(first,), (second,)]
+    accept("msg_3")  # the inbox is empty again: a new fan_out job
+    assert storage.queue.count == 4
+
+
 def test_a_replaced_signing_secret_is_used_at_once(app: Starlette):
     rotated = "whsec_C2FVsBQIhrscChlQIMV+b5sSYspob7oD"
 
