@@ -95,6 +95,17 @@ def delivery_row(page: Page, delivery_id: str):
     return page.locator(f'tr[data-delivery-id="{delivery_id}"]')
 
 
+def send_sample_event_and_see_it_delivered(page: Page) -> None:
+    """On an integration's page: the sample payment, and its row in the log as it is delivered
+    (the log follows a delivery under way by itself)."""
+    page.select_option("#sample-event select", "payment.succeeded")
+    page.click("text=Send a sample event")
+    expect(page.locator(".notice")).to_contain_text("Sample payment.succeeded event msg_sample_")
+    row = page.locator("#deliveries tbody tr")
+    expect(row).to_have_count(1)
+    expect(row.locator(".status")).to_have_text("delivered", timeout=30_000)
+
+
 def wait_for_row_status(page: Page, delivery_id: str, status: str) -> None:
     def shown() -> bool:
         page.reload()
@@ -284,18 +295,7 @@ def test_a_sample_event_sent_from_the_page_is_delivered(page: Page, paybridge: P
     )
     page.goto(f"/integrations/{integration['id']}")
 
-    page.select_option("#sample-event select", "payment.succeeded")
-    page.click("text=Send a sample event")
-
-    expect(page.locator(".notice")).to_contain_text("Sample payment.succeeded event msg_sample_")
-    row = page.locator("#deliveries tbody tr")
-    expect(row).to_have_count(1)
-
-    def delivered() -> bool:
-        page.reload()
-        return row.locator(".status").inner_text() == "delivered"
-
-    wait_until(delivered, 30, interval_s=0.3, what="the sample event to be delivered")
+    send_sample_event_and_see_it_delivered(page)
     sample_email = transforms.sample("payment.succeeded")["data"]["customer"]["email"]
     assert [c["properties"]["email"] for c in hubspot.contacts()] == [sample_email]
 
@@ -332,19 +332,7 @@ def test_the_owner_connects_hubspot_with_oauth_and_events_are_delivered(
         expect(page).to_have_url(re.compile(rf"/integrations/{integration['id']}$"))
         expect(page.locator(".notice")).to_have_text("HubSpot is connected.")
         expect(page.locator("text=Connected to account")).to_be_visible()
-        page.select_option("#sample-event select", "payment.succeeded")
-        page.click("text=Send a sample event")
-        # The form's answer must have loaded before the page is reloaded, or the reload races
-        # the navigation ("Not attached to an active page").
-        expect(page.locator(".notice")).to_contain_text("Sample payment.succeeded event")
-        row = page.locator("#deliveries tbody tr")
-        expect(row).to_have_count(1)
-
-        def delivered() -> bool:
-            page.reload()
-            return row.locator(".status").inner_text() == "delivered"
-
-        wait_until(delivered, 30, interval_s=0.3, what="the sample event to be delivered")
+        send_sample_event_and_see_it_delivered(page)
         sent = [r for r in hubspot.requests() if r["path"] == "/crm/v3/objects/contacts"]
         assert sent and all(r["token"] != hubspot.token for r in sent)
     finally:
